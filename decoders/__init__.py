@@ -1,0 +1,2 @@
+"""Decoders: one module each. Importing this package registers them all."""
+from decoders import classifier, regressor  # noqa: F401

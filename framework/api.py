@@ -1,0 +1,136 @@
+"""The Python API: `Model(config).train(df)`, then predict, evaluate, collect_activations, save, load.
+
+Model wires config, data, model and trainer together; each step's logic lives in its own module.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework import atomic
+from framework.config import load_config
+from framework.errors import FrameworkError
+
+
+@dataclass
+class TrainResult:
+    training_statistics: dict
+    test_metrics: dict
+    validation_metrics: dict
+    output_dir: Path | None
+
+
+class Model:
+    def __init__(self, config: dict | str | os.PathLike):
+        self.config = load_config(config)
+        self.metadata: dict | None = None
+        self.module = None
+
+    # -- training -----------------------------------------------------------------------------
+    def train(self, dataset: Any, validation: Any = None, test: Any = None, *, output_dir: str | os.PathLike | None = "results",
+              experiment_name: str = "experiment", resume: bool = False, cache_dir: str | os.PathLike | None = None) -> TrainResult:
+        """Trains on `dataset` (split by the config unless `validation`/`test` are given).
+
+        Writes results/<experiment_name>_<n>/ (config, statistics, checkpoints, model/); with
+        `resume`, continues the newest such run from its latest checkpoint. `output_dir=None`
+        trains in memory and writes nothing.
+        """
+        from framework import runs
+        from framework.data.pipeline import prepare_training
+        from framework.models.ecd import ECD
+        from framework.models.model_dir import dump_config
+        from framework.training.device import check_precision, resolve_device
+        from framework.training.evaluation import evaluate
+        from framework.training.seeding import seeded
+        from framework.training.trainer import Trainer
+
+        device = resolve_device(self.config["trainer"]["device"])
+        check_precision(self.config["trainer"]["precision"], device)
+        run_dir = None
+        if output_dir is not None:
+            run_dir = runs.latest_run_dir(output_dir, experiment_name) if resume else None
+            if run_dir is None:
+                run_dir = runs.new_run_dir(output_dir, experiment_name)
+                atomic.write_text(run_dir / "config.yaml", dump_config(self.config))
+        prepared = prepare_training(self.config, dataset, validation, test, cache_dir=cache_dir)
+        splits = prepared.splits
+        self.metadata = prepared.metadata
+        with seeded(self.config["seed"], device):
+            self.module = ECD(self.config, self.metadata)
+            trainer = Trainer(self.module, self.config, device, run_dir)
+            statistics = trainer.fit(splits["train"], splits["validation"], splits["test"], resume=resume)
+        batch_size = self.config["trainer"]["eval_batch_size"]
+        precision = self.config["trainer"]["precision"]
+        metrics = {split: evaluate(self.module, splits[split], batch_size, device, precision) if len(splits[split]) else {}
+                   for split in ("validation", "test")}
+        if run_dir is not None:
+            self.save(run_dir / "model")
+            atomic.write_json(run_dir / "test_metrics.json", metrics["test"])
+        return TrainResult(statistics, metrics["test"], metrics["validation"], run_dir)
+
+    # -- inference ----------------------------------------------------------------------------
+    def _require_trained(self) -> None:
+        if self.module is None:
+            raise FrameworkError("the model is not trained: call train() or Model.load() first")
+
+    def _device(self):
+        from framework.training.device import resolve_device
+
+        device = resolve_device(self.config["trainer"]["device"])
+        self.module.to(device)
+        return device
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        return batch_size or self.config["trainer"]["eval_batch_size"]
+
+    def predict(self, dataset: Any, batch_size: int | None = None):
+        """A DataFrame of <output>_predictions (and probabilities for classifiers), in input row order."""
+        from framework.predict import predict_frame
+
+        self._require_trained()
+        return predict_frame(self.module, self.config, self.metadata, dataset, self._batch_size(batch_size),
+                             self._device())
+
+    def evaluate(self, dataset: Any, batch_size: int | None = None) -> dict[str, dict[str, float]]:
+        """{output name: {metric: value}} plus {"combined": {"loss": value}}."""
+        from framework.data.pipeline import prepare_inference
+        from framework.training.evaluation import evaluate
+
+        self._require_trained()
+        arrays, _ = prepare_inference(self.config, self.metadata, dataset, with_targets=True)
+        return evaluate(self.module, arrays, self._batch_size(batch_size), self._device(),
+                        self.config["trainer"]["precision"])
+
+    def layer_names(self) -> list[str]:
+        """Names accepted by collect_activations."""
+        from framework.activations import layer_names
+
+        self._require_trained()
+        return layer_names(self.module)
+
+    def collect_activations(self, dataset: Any, layers: list[str], batch_size: int | None = None) -> dict:
+        """{layer name: array with one row per input row} from forward hooks on the named layers."""
+        from framework.activations import collect
+        from framework.data.pipeline import prepare_inference
+
+        self._require_trained()
+        arrays, _ = prepare_inference(self.config, self.metadata, dataset, with_targets=False)
+        return collect(self.module, arrays, list(layers), self._batch_size(batch_size), self._device())
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> None:
+        from framework.models.model_dir import save_model_dir
+
+        self._require_trained()
+        save_model_dir(Path(directory), self.config, self.metadata, self.module)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Model":
+        from framework.models.model_dir import load_model_dir
+
+        config, metadata, module = load_model_dir(Path(directory))
+        model = cls.__new__(cls)
+        model.config, model.metadata, model.module = config, metadata, module
+        return model

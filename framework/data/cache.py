@@ -1,0 +1,98 @@
+"""On-disk cache of preprocessed splits, keyed by a hash of the data and of every setting used.
+
+A DataFrame or file passed twice with the same config hits the cache; any change to the data's
+content, the preprocessing settings or the framework version misses it. Each entry records the
+checksum of its files, so a corrupt or partial entry is detected and rebuilt, never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from framework import atomic
+from framework.version import __version__
+
+FORMAT = 1
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    base = os.environ.get("FRAMEWORK_CACHE_DIR") or Path.home() / ".cache" / "framework"
+    return Path(base) / "datasets"
+
+
+def fingerprint(frames: dict[str, pd.DataFrame | None], settings: dict) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(json.dumps({"settings": settings, "version": __version__, "format": FORMAT},
+                             sort_keys=True, default=str).encode())
+    for role in sorted(frames):
+        frame = frames[role]
+        digest.update(role.encode())
+        if frame is None:
+            continue
+        digest.update(json.dumps([str(c) for c in frame.columns]).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _to_arrow(array: np.ndarray) -> pa.Array:
+    if array.ndim == 1:
+        return pa.array(array)
+    flat = pa.array(array.reshape(len(array), -1).ravel())
+    return pa.FixedSizeListArray.from_arrays(flat, int(np.prod(array.shape[1:])))
+
+
+def _from_arrow(column: pa.ChunkedArray, shape: list[int]) -> np.ndarray:
+    column = column.combine_chunks()
+    if isinstance(column, pa.FixedSizeListArray):
+        array = column.flatten().to_numpy(zero_copy_only=False).reshape([-1, *shape])
+    else:
+        array = column.to_numpy(zero_copy_only=False)
+    return array if array.flags.writeable else array.copy()  # torch.from_numpy wants writable memory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(root: Path, key: str, splits: dict[str, dict[str, np.ndarray]], metadata: dict) -> None:
+    with atomic.atomic_dir(root / key) as tmp:
+        manifest = {"format": FORMAT, "version": __version__, "metadata": metadata, "files": {}, "shapes": {}}
+        for split, columns in splits.items():
+            table = pa.table({name: _to_arrow(array) for name, array in columns.items()})
+            pq.write_table(table, tmp / f"{split}.parquet", compression="none")
+            manifest["files"][split] = _sha256(tmp / f"{split}.parquet")
+            manifest["shapes"][split] = {name: list(array.shape[1:]) for name, array in columns.items()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
+
+
+def load(root: Path, key: str) -> tuple[dict[str, dict[str, np.ndarray]], dict] | None:
+    """The cached splits and metadata, or None when absent, partial, corrupt or stale."""
+    directory = root / key
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT:
+            return None
+        splits = {}
+        for split, checksum in manifest["files"].items():
+            path = directory / f"{split}.parquet"
+            if _sha256(path) != checksum:
+                return None
+            table = pq.read_table(path)
+            shapes = manifest["shapes"][split]
+            splits[split] = {name: _from_arrow(table.column(name), shapes[name]) for name in table.column_names}
+        return splits, manifest["metadata"]
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None

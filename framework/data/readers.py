@@ -1,0 +1,62 @@
+"""Reading a dataset from a DataFrame or a file, chosen by the file's extension."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from framework.errors import DataError
+
+
+def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
+    try:  # the pyarrow engine parses in parallel, in C++; the C engine accepts more odd files
+        return pd.read_csv(path, sep=sep, engine="pyarrow")
+    except Exception:  # noqa: BLE001 - any pyarrow parse failure falls back to the C parser
+        return pd.read_csv(path, sep=sep)
+
+
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": _read_csv,
+    ".tsv": lambda path: _read_csv(path, sep="\t"),
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+    ".json": lambda path: pd.read_json(path, orient="records"),
+    ".jsonl": lambda path: pd.read_json(path, lines=True),
+    ".ndjson": lambda path: pd.read_json(path, lines=True),
+}
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".xz")
+
+
+def extension(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def read_dataset(source: Any, role: str = "dataset") -> pd.DataFrame:
+    """A DataFrame from a DataFrame or a path; every failure is a DataError naming the file."""
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"{role} file '{path}' does not exist")
+        if path.is_dir():
+            raise DataError(f"{role} '{path}' is a directory, not a data file")
+        reader = READERS.get(extension(path))
+        if reader is None:
+            raise DataError(f"{role} file '{path}' has an unsupported format '{extension(path) or path.name}'; "
+                            f"supported: {', '.join(sorted(READERS))} (optionally compressed: {', '.join(COMPRESSIONS)})")
+        try:
+            frame = reader(path)
+        except (ValueError, OSError, UnicodeDecodeError) as error:
+            raise DataError(f"{role} file '{path}' could not be read: {error}") from None
+    else:
+        raise DataError(f"{role} must be a pandas DataFrame or a file path, got {type(source).__name__}")
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"{role} has duplicated column names: {duplicated}")
+    return frame

@@ -1,0 +1,70 @@
+"""ECD: input features -> encoders -> combiner -> decoders -> output features."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from framework.models.build import build
+from framework.registry import combiners, decoders, encoders, feature_types, losses
+
+
+class InputFeature(nn.Module):
+    def __init__(self, config: dict, metadata: dict):
+        super().__init__()
+        kind = feature_types.get(config["type"]).cls
+        entry = encoders.get(config["encoder"]["type"], config["type"])
+        self.encoder = build(entry, kind.input_context(metadata), config["encoder"])
+        self.output_size = self.encoder.output_size
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.encoder(values)
+
+
+class OutputFeature(nn.Module):
+    """Owns the decoder and the loss; turns logits into predictions the feature type defines."""
+
+    def __init__(self, config: dict, metadata: dict, input_size: int):
+        super().__init__()
+        self.config = config
+        self.metadata = metadata
+        self.kind = feature_types.get(config["type"]).cls
+        context = {"input_size": input_size, **self.kind.output_context(metadata)}
+        self.decoder = build(decoders.get(config["decoder"]["type"], config["type"]), context, config["decoder"])
+        self.loss_fn = build(losses.get(config["loss"]["type"], config["type"]), context, config["loss"])
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(hidden)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(logits, target)
+
+    def predict(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.kind.predict(logits, self.metadata, self.config)
+
+
+class ECD(nn.Module):
+    def __init__(self, config: dict, metadata: dict[str, dict]):
+        super().__init__()
+        self.input_features = nn.ModuleDict(
+            {f["name"]: InputFeature(f, metadata[f["name"]]) for f in config["input_features"]})
+        sizes = {name: feature.output_size for name, feature in self.input_features.items()}
+        self.combiner = build(combiners.get(config["combiner"]["type"]), {"input_sizes": sizes}, config["combiner"])
+        self.output_features = nn.ModuleDict(
+            {f["name"]: OutputFeature(f, metadata[f["name"]], self.combiner.output_size)
+             for f in config["output_features"]})
+        self.weights = {f["name"]: f["weight"] for f in config["output_features"]}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.input_features)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        encoded = {name: feature(batch[name]) for name, feature in self.input_features.items()}
+        hidden = self.combiner(encoded)
+        return {name: feature(hidden) for name, feature in self.output_features.items()}
+
+    def losses(self, logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The weighted total loss and each output's own loss."""
+        each = {name: feature.loss(logits[name], batch[name]) for name, feature in self.output_features.items()}
+        total = sum(self.weights[name] * loss for name, loss in each.items())
+        return total, each

@@ -1,0 +1,60 @@
+"""A saved model directory: resolved config, preprocessing metadata and weights, nothing pickled."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from framework import atomic
+from framework.config import load_config
+from framework.errors import ConfigError, ModelDirError
+from framework.models.ecd import ECD
+from framework.models.weights import load_weights, save_weights
+from framework.version import __version__
+
+CONFIG = "config.yaml"
+METADATA = "training_set_metadata.json"
+WEIGHTS = "weights.safetensors"
+
+
+def dump_config(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+
+
+def save_model_dir(directory: Path, config: dict, metadata: dict, module: ECD) -> None:
+    with atomic.atomic_dir(directory) as tmp:
+        (tmp / CONFIG).write_text(dump_config(config))
+        (tmp / METADATA).write_text(json.dumps({"framework_version": __version__, "features": metadata}, indent=1))
+        save_weights(module, tmp / WEIGHTS)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+
+
+def load_model_dir(directory: Path) -> tuple[dict, dict, ECD]:
+    directory = Path(directory)
+    atomic.recover_dir(directory)
+    if not directory.is_dir():
+        raise ModelDirError(f"model directory '{directory}' does not exist")
+    missing = [name for name in (CONFIG, METADATA, WEIGHTS) if not (directory / name).is_file()]
+    if missing:
+        raise ModelDirError(f"'{directory}' is not a saved model: it lacks {', '.join(missing)} "
+                            "(pass the model/ folder of a run, or a folder written by Model.save)")
+    try:
+        saved = json.loads((directory / METADATA).read_text())
+        config = yaml.safe_load((directory / CONFIG).read_text())
+    except (ValueError, yaml.YAMLError) as error:
+        raise ModelDirError(f"model directory '{directory}' has an unreadable file: {error}") from None
+    version = str(saved.get("framework_version", "0"))
+    if _version_tuple(version) > _version_tuple(__version__):
+        raise ModelDirError(f"model in '{directory}' was saved by framework {version}, newer than this "
+                            f"framework {__version__}; upgrade framework to load it")
+    try:
+        config = load_config(config)
+    except ConfigError as error:
+        raise ModelDirError(f"model directory '{directory}' has a config this version cannot read:\n{error}") from None
+    module = ECD(config, saved["features"])
+    load_weights(module, directory / WEIGHTS)
+    return config, saved["features"], module

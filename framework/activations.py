@@ -26,7 +26,7 @@ def collect(module: ECD, arrays: ArrayDataset, layers: list[str], batch_size: in
         raise FrameworkError(f"no layers given; layers are: {', '.join(valid)}")
     for layer in layers:
         if layer not in valid:
-                raise FrameworkError(f"unknown layer '{layer}'; {did_you_mean(layer, valid)}")
+            raise FrameworkError(f"unknown layer '{layer}'; {did_you_mean(layer, valid)}")
     captured: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
 
     def hook_for(layer: str):

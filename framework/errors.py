@@ -35,5 +35,8 @@ class ConfigError(FrameworkError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         count = len(self.problems)
+        if count == 1 and not self.problems[0].path:  # about the config as a whole (unreadable file ...)
+            super().__init__(self.problems[0].message)
+            return
         header = "Invalid config: 1 problem" if count == 1 else f"Invalid config: {count} problems"
         super().__init__(header + "\n" + "\n".join(f"  - {p}" for p in self.problems))

@@ -63,7 +63,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     The old directory is moved aside before the new one is renamed in, and removed after, so at
     every instant either the complete old or the complete new directory exists under a known name.
     """
-    path = Path(path)
+    path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -86,7 +86,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 def recover_dir(path: str | os.PathLike) -> None:
     """Restores `path` from its `.old` copy if a crash hit between the two renames of atomic_dir."""
-    path = Path(path)
+    path = Path(path).absolute()
+    if not path.name:  # the filesystem root has no sibling to recover from
+        return
     old = path.with_name(f".{path.name}.old")
     if old.exists() and not path.exists():
         os.replace(old, path)

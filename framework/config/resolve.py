@@ -184,11 +184,13 @@ def _resolve_preprocessing(raw: Any, problems: Problems) -> dict | None:
 
 def _resolve_trainer(raw: Any, problems: Problems) -> dict | None:
     trainer = problems.load(TrainerSchema, raw, "trainer")
+    sections = raw if isinstance(raw, dict) else {}
+    # the subsections are checked even when the rest failed, so all their problems show at once
+    optimizer = _resolve_component(sections.get("optimizer"), "trainer.optimizer", optimizers, None, "adam", problems)
+    scheduler = problems.load(SchedulerSchema, sections.get("learning_rate_scheduler"), "trainer.learning_rate_scheduler")
     if trainer is None:
         return None
-    trainer["optimizer"] = _resolve_component(trainer["optimizer"], "trainer.optimizer", optimizers, None, "adam", problems)
-    trainer["learning_rate_scheduler"] = problems.load(SchedulerSchema, trainer["learning_rate_scheduler"],
-                                                       "trainer.learning_rate_scheduler")
+    trainer["optimizer"], trainer["learning_rate_scheduler"] = optimizer, scheduler
     effective = trainer["effective_batch_size"]
     if effective is not None:
         steps, remainder = divmod(effective, trainer["batch_size"])

@@ -104,8 +104,6 @@ def _predict(args) -> None:
 
 
 def _evaluate(args) -> None:
-    import json
-
     from framework import atomic
     from framework.api import Model
     from framework.report import format_metrics

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from framework.config.fields import defaults_of
 from framework.config.problems import Problems, did_you_mean, join
 from framework.config.sections import (DEFAULTS_SECTIONS, InputFeatureSchema, OutputFeatureSchema,
                                        PreprocessingSchema, TopLevelSchema)
@@ -212,11 +211,13 @@ def _resolve_trainer(raw: Any, problems: Problems) -> dict | None:
 
 
 def _check_cross_references(config: dict, problems: Problems) -> None:
-    features = config["input_features"] + config["output_features"]
     seen: dict[str, str] = {}
     for role in ("input_features", "output_features"):
         for i, feature in enumerate(config[role]):
             path = join(role, i)
+            if "." in feature["name"] or not feature["name"].strip():
+                problems.add(join(path, "name"), f"'{feature['name']}' cannot be empty or contain '.' (it separates "
+                                                 "layer names); name the feature otherwise and set column: to the column")
             if feature["name"] in seen:
                 problems.add(join(path, "name"), f"'{feature['name']}' is already the name of {seen[feature['name']]}")
             seen.setdefault(feature["name"], path)
@@ -236,11 +237,6 @@ def _check_cross_references(config: dict, problems: Problems) -> None:
     split = config["preprocessing"]["split"]
     if split["type"] == "stratify":
         categorical = {f["column"] for f in config["output_features"] if f["type"] in ("category", "binary")}
-        if split["column"] not in {f["column"] for f in features} or split["column"] not in categorical:
+        if split["column"] not in categorical:
             problems.add("preprocessing.split.column",
-                         f"stratify needs a binary or category output column, got '{split['column']}'")
-    del features
-
-
-def resolved_defaults(schema_cls) -> dict:
-    return defaults_of(schema_cls)
+                         f"stratify needs the column of a binary or category output, got '{split['column']}'")

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from framework.config.problems import Problems, did_you_mean, join
-from framework.config.sections import (DEFAULTS_SECTIONS, InputFeatureSchema, OutputFeatureSchema,
+from framework.config.sections import (DEFAULTS_SECTIONS, ROLE_DEFAULTS, InputFeatureSchema, OutputFeatureSchema,
                                        PreprocessingSchema, TopLevelSchema)
 from framework.data.split import SplitSchema
 from framework.registry import Registry, combiners, decoders, encoders, feature_types, losses, metrics, optimizers
@@ -26,12 +26,14 @@ def resolve_config(raw: Any) -> dict:
         problems.add("", f"a config must be a mapping of sections, got {type(raw).__name__}")
         problems.raise_if_any()
     top = problems.load(TopLevelSchema, raw, "")
-    if top is None:
-        problems.raise_if_any()
+    if top is None:  # a bad top-level value is reported; the sections are still checked, so all problems show
+        top = {name: raw.get(name) for name in TopLevelSchema().fields}
     defaults = _resolve_defaults(top["defaults"], problems)
     config = {"model_type": top["model_type"], "seed": top["seed"]}
     for role in ("input", "output"):
         key = f"{role}_features"
+        if not isinstance(top[key], list):  # missing or not a list: reported by the top-level schema
+            continue
         if not top[key]:
             problems.add(key, f"needs at least one {role} feature")
         config[key] = [_resolve_feature(raw_feature, join(key, i), role, defaults, problems)
@@ -63,15 +65,22 @@ def _resolve_defaults(section: Any, problems: Problems) -> dict:
             if key not in DEFAULTS_SECTIONS:
                 problems.add(join(path, key), f"unknown key; {did_you_mean(key, DEFAULTS_SECTIONS)}")
         resolved[type_name] = sections
-        # validated on their own so a problem is reported even when no feature has this type
-        _resolve_feature({"name": "_", "type": type_name, **sections}, path,
-                         "output" if {"decoder", "loss"} & set(sections) else "input", {}, problems, check_extras=False)
+        # validated on their own so a problem is reported even when no feature has this type: the
+        # preprocessing and encoder as an input's, the decoder and loss as an output's
+        inputs = {k: v for k, v in sections.items() if k in ROLE_DEFAULTS["input"]}
+        outputs = {k: v for k, v in sections.items() if k in ROLE_DEFAULTS["output"] and k != "preprocessing"}
+        _resolve_feature({"name": "_", "type": type_name, **inputs}, path, "input", {}, problems, check_extras=False)
+        if outputs:
+            _resolve_feature({"name": "_", "type": type_name, **outputs}, path, "output", {}, problems,
+                             check_extras=False)
     return {} if len(problems.items) > before else resolved
 
 
-def _merge_defaults(raw: dict, type_defaults: dict) -> dict:
+def _merge_defaults(raw: dict, type_defaults: dict, role: str) -> dict:
     merged = dict(raw)
     for key, section in type_defaults.items():
+        if key not in ROLE_DEFAULTS[role]:
+            continue
         own = raw.get(key)
         if own is None:
             merged[key] = copy.deepcopy(section)
@@ -87,7 +96,7 @@ def _resolve_feature(raw: Any, path: str, role: str, defaults: dict, problems: P
         return None
     type_name = raw.get("type")
     if isinstance(type_name, str) and type_name in defaults:
-        raw = _merge_defaults(raw, defaults[type_name])
+        raw = _merge_defaults(raw, defaults[type_name], role)
     schema = InputFeatureSchema if role == "input" else OutputFeatureSchema
     if not check_extras:
         raw = {k: v for k, v in raw.items() if k in schema().fields}
@@ -99,9 +108,9 @@ def _resolve_feature(raw: Any, path: str, role: str, defaults: dict, problems: P
         return None
     kind = feature_types.get(feature["type"]).cls
     feature["column"] = feature["column"] or feature["name"]
-    preprocessing = dict(feature["preprocessing"] or {}) if isinstance(feature["preprocessing"], dict) else feature["preprocessing"]
-    if role == "output" and isinstance(preprocessing, dict):
-        preprocessing.setdefault("missing_value_strategy", "drop_row")
+    preprocessing = {} if feature["preprocessing"] is None else feature["preprocessing"]
+    if role == "output" and isinstance(preprocessing, dict):  # an output without its own section too
+        preprocessing = {"missing_value_strategy": "drop_row", **preprocessing}
     feature["preprocessing"] = problems.load(kind.preprocessing_schema, preprocessing, join(path, "preprocessing"))
     if role == "input":
         feature["encoder"] = _resolve_component(feature["encoder"], join(path, "encoder"), encoders,

@@ -47,3 +47,6 @@ class PreprocessingSchema(f.Schema):
 
 
 DEFAULTS_SECTIONS = ("preprocessing", "encoder", "decoder", "loss")
+# the defaults sections that apply to a feature of each role: an input has no decoder or loss, an
+# output no encoder
+ROLE_DEFAULTS = {"input": ("preprocessing", "encoder"), "output": ("preprocessing", "decoder", "loss")}

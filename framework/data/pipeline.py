@@ -44,7 +44,7 @@ def check_columns(frame: pd.DataFrame, features: list[dict], role: str) -> None:
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             shown = ", ".join(present[:30]) + (", ..." if len(present) > 30 else "")
             raise DataError(f"column '{feature['column']}' of feature '{feature['name']}' is not in the {role}{hint} "
-                            f"Columns present: {shown}")
+                            f"(columns present: {shown})")
     if frame.empty:
         raise DataError(f"the {role} is empty (0 rows)")
 
@@ -113,11 +113,11 @@ def prepare_training(config: dict, dataset: Any, validation: Any = None, test: A
     needed = columns + ([split_column] if split_column and split_column not in columns and validation is None
                         and test is None else [])
     used = {role: _used_columns(frame, needed if role == "train" else columns) for role, frame in frames.items()}
-    key_settings = {"features": [{k: f[k] for k in ("name", "type", "column", "preprocessing")} for f in features],
-                    "preprocessing": settings, "seed": config["seed"]}
     root = cache.cache_root(cache_dir)
-    key = cache.fingerprint(used, key_settings)
-    if settings["cache"]:
+    if settings["cache"]:  # the key hashes every row, so it is computed only when the cache is on
+        key_settings = {"features": [{k: f[k] for k in ("name", "type", "column", "preprocessing")} for f in features],
+                        "preprocessing": settings, "seed": config["seed"]}
+        key = cache.fingerprint(used, key_settings)
         hit = cache.load(root, key)
         if hit is not None:
             arrays, metadata = hit

@@ -12,9 +12,15 @@ from framework.errors import DataError
 
 def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
     try:  # the pyarrow engine parses in parallel, in C++; the C engine accepts more odd files
-        return pd.read_csv(path, sep=sep, engine="pyarrow")
+        frame = pd.read_csv(path, sep=sep, engine="pyarrow")
     except Exception:  # noqa: BLE001 - any pyarrow parse failure falls back to the C parser
-        return pd.read_csv(path, sep=sep)
+        frame = pd.read_csv(path, sep=sep)
+    # pandas renames a repeated header name ('a', 'a.1'); the names as written are put back so the
+    # duplicate check sees them instead of a feature silently reading the first of two columns
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    if len(set(header)) < len(header) == len(frame.columns):
+        frame.columns = header
+    return frame
 
 
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {

@@ -66,5 +66,9 @@ class ECD(nn.Module):
     def losses(self, logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """The weighted total loss and each output's own loss."""
         each = {name: feature.loss(logits[name], batch[name]) for name, feature in self.output_features.items()}
-        total = sum(self.weights[name] * loss for name, loss in each.items())
+        # no `0 +` start and no `1.0 *`: each would be one more autograd node on every step
+        weighted = [loss if self.weights[name] == 1.0 else self.weights[name] * loss for name, loss in each.items()]
+        total = weighted[0]
+        for loss in weighted[1:]:
+            total = total + loss
         return total, each

@@ -110,7 +110,7 @@ class Trainer:
                 with autocast(s["precision"], self.device):
                     logits = model(batch)
                     loss, each = model.losses(logits, batch)
-                scaled = loss / accumulation
+                scaled = loss / accumulation if accumulation > 1 else loss  # a division is one more autograd node
                 (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_sum += loss.detach()
                 for name, value in each.items():

@@ -1,0 +1,53 @@
+"""Atomic writes: a reader sees the old content or the new, never half, even after a crash."""
+import pytest
+
+from framework import atomic
+
+
+def test_write_json_replaces_the_file(tmp_path):
+    path = tmp_path / "sub" / "stats.json"
+    atomic.write_json(path, {"a": 1})
+    atomic.write_json(path, {"a": 2})
+    assert path.read_text() == '{\n  "a": 2\n}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["stats.json"]  # no temporary files left
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "f.txt"
+    atomic.write_text(path, "old")
+    with pytest.raises(RuntimeError), atomic.atomic_path(path) as tmp:
+        tmp.write_text("half of the new")
+        raise RuntimeError("killed")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_atomic_dir_replaces_a_directory_whole(tmp_path):
+    target = tmp_path / "checkpoint"
+    with atomic.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+        (tmp / "b").write_text("1")
+    with atomic.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["a"] and (target / "a").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+
+
+def test_a_failed_directory_write_keeps_the_old_directory(tmp_path):
+    target = tmp_path / "checkpoint"
+    with atomic.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("old")
+    with pytest.raises(RuntimeError), atomic.atomic_dir(target) as tmp:
+        (tmp / "a").write_text("new")
+        raise RuntimeError("killed")
+    assert (target / "a").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+
+
+def test_recover_dir_restores_after_a_crash_between_the_renames(tmp_path):
+    target = tmp_path / "checkpoint"
+    old = tmp_path / ".checkpoint.old"
+    old.mkdir()
+    (old / "a").write_text("complete old copy")
+    atomic.recover_dir(target)
+    assert (target / "a").read_text() == "complete old copy" and not old.exists()

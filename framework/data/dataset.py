@@ -28,8 +28,12 @@ class ArrayDataset:
     def __len__(self) -> int:
         return self._length
 
-    def num_batches(self, batch_size: int) -> int:
-        return -(-self._length // batch_size)
+    def num_batches(self, batch_size: int, fold_single_row: bool = False) -> int:
+        count = -(-self._length // batch_size)
+        return count - 1 if fold_single_row and self._folds(batch_size) else count
+
+    def _folds(self, batch_size: int) -> bool:
+        return self._length > batch_size and self._length % batch_size == 1
 
     def chunk_rows(self, batch_size: int, names: list[str]) -> int:
         """Rows per gathered chunk: a whole number of batches within CHUNK_BYTES (at least one batch)."""
@@ -37,15 +41,30 @@ class ArrayDataset:
         return batch_size * max(1, CHUNK_BYTES // (row_bytes * batch_size))
 
     def batches(self, batch_size: int, order: np.ndarray | None = None, start: int = 0,
-                names: list[str] | None = None, device: torch.device | None = None) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches from batch number `start` on, in `order` when given (a permutation of the rows)."""
+                names: list[str] | None = None, device: torch.device | None = None,
+                fold_single_row: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches from batch number `start` on, in `order` when given (a permutation of the rows).
+
+        With `fold_single_row`, a last batch of one row joins the batch before it: batch norm cannot
+        train on one row, and dropping it would lose a row each epoch.
+        """
         names = list(self.columns) if names is None else names
+        fold = fold_single_row and self._folds(batch_size)
         step = self.chunk_rows(batch_size, names)
-        for begin in range(start * batch_size, self._length, step):
-            rows = slice(begin, begin + step) if order is None else order[begin: begin + step]
+        begin = start * batch_size
+        while begin < self._length:
+            end = min(begin + step, self._length)
+            if fold and self._length - end == 1:
+                end = self._length
+            rows = slice(begin, end) if order is None else order[begin:end]
             chunk = {name: _tensor(self.columns[name][rows], device) for name in names}
-            for offset in range(0, min(step, self._length - begin), batch_size):
-                yield {name: tensor[offset: offset + batch_size] for name, tensor in chunk.items()}
+            size = end - begin
+            offset = 0
+            while offset < size:
+                stop = size if fold and size - (offset + batch_size) == 1 else offset + batch_size
+                yield {name: tensor[offset:stop] for name, tensor in chunk.items()}
+                offset = stop
+            begin = end
 
 
 def _tensor(array: np.ndarray, device: torch.device | None) -> torch.Tensor:

@@ -76,7 +76,7 @@ class Trainer:
         optimizer = build_optimizer(model.parameters(), s["optimizer"], s["learning_rate"], s["weight_decay"])
         scaler = torch.amp.GradScaler("cuda") if s["precision"] == "fp16" else None
         batch_size, accumulation = s["batch_size"], s["gradient_accumulation_steps"]
-        batches_per_epoch = train.num_batches(batch_size)
+        batches_per_epoch = train.num_batches(batch_size, fold_single_row=True)
         steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
         total_steps = s["train_steps"] or s["epochs"] * steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
@@ -106,7 +106,8 @@ class Trainer:
             output_sums = {name: torch.tensor(state.output_loss_sums.get(name, 0.0), device=self.device)
                            for name in model.output_features}
             batch_index = state.batch_in_epoch
-            for batch in train.batches(batch_size, order, start=state.batch_in_epoch, names=names, device=self.device):
+            for batch in train.batches(batch_size, order, start=state.batch_in_epoch, names=names, device=self.device,
+                                       fold_single_row=True):
                 with autocast(s["precision"], self.device):
                     logits = model(batch)
                     loss, each = model.losses(logits, batch)

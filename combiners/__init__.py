@@ -1,2 +1,4 @@
-"""Combiners: one module each. Importing this package registers them all."""
-from combiners import concat  # noqa: F401
+"""Combiners: one module per family, each registering its classes. Importing this package imports them all."""
+from framework.discovery import import_submodules
+
+import_submodules(__name__)

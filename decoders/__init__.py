@@ -1,2 +1,4 @@
-"""Decoders: one module each. Importing this package registers them all."""
-from decoders import classifier, regressor  # noqa: F401
+"""Decoders: one module per family, each registering its classes. Importing this package imports them all."""
+from framework.discovery import import_submodules
+
+import_submodules(__name__)

@@ -1,2 +1,4 @@
-"""Encoders: one module per family. Importing this package registers them all."""
-from encoders import category, dense, passthrough  # noqa: F401
+"""Encoders: one module per family, each registering its classes. Importing this package imports them all."""
+from framework.discovery import import_submodules
+
+import_submodules(__name__)

@@ -1,2 +1,4 @@
-"""Data types: one module per type. Importing this package registers them all."""
-from framework.features import binary, category, number  # noqa: F401
+"""Data types: one module per type, each registering itself. Importing this package imports them all."""
+from framework.discovery import import_submodules
+
+import_submodules(__name__)

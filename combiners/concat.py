@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from framework.config import fields as f
+from framework.models.encoded import Encoded
 from framework.models.fc_stack import FCStack, FCStackSchema
 from framework.registry import register_combiner
 
@@ -23,5 +24,5 @@ class ConcatCombiner(nn.Module):
                              activation=activation, norm=norm, dropout=dropout, residual=residual)
         self.output_size = self.stack.output_size
 
-    def forward(self, encoded: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.stack(torch.cat([encoded[name] for name in self.names], dim=-1))
+    def forward(self, encoded: dict[str, Encoded]) -> torch.Tensor:
+        return self.stack(torch.cat([encoded[name].pooled for name in self.names], dim=-1))

@@ -11,6 +11,7 @@ import torch
 from framework.config.fields import defaults_of
 from framework.models.build import build, context_parameters, setting_parameters
 from framework.models.weights import load_weights, save_weights
+from framework.models.encoded import Encoded, as_encoded
 from framework.registry import combiners, decoders, encoders, feature_types, losses, metrics, optimizers
 from framework.training.optimizers import build_optimizer
 
@@ -63,7 +64,8 @@ def make_case(registry, entry, type_name, settings):
     """The module built as the model would build it, and an input batch."""
     if registry is combiners:
         sizes = {"a": 3, "b": 5}
-        return build(entry, {"input_sizes": sizes}, settings), ({k: torch.randn(ROWS, n) for k, n in sizes.items()},)
+        encoded = {k: Encoded(torch.randn(ROWS, n)) for k, n in sizes.items()}
+        return build(entry, {"input_sizes": sizes}, settings), (encoded,)
     kind, metadata, values = feature(type_name)
     if registry is encoders:
         return build(entry, kind.input_context(metadata), settings), (values,)
@@ -72,6 +74,11 @@ def make_case(registry, entry, type_name, settings):
     if registry is decoders:
         return module, (torch.randn(ROWS, 7),)
     return module, (torch.randn(ROWS, context["num_outputs"]), values)  # a loss: logits and targets
+
+
+def pooled(output):
+    """Encoders and combiners may return Encoded (pooled vector + per-token states); losses a scalar."""
+    return as_encoded(output).pooled if isinstance(output, (torch.Tensor, Encoded)) else output
 
 
 def expected_shape(registry, module, type_name) -> tuple:
@@ -100,7 +107,7 @@ def test_output_shapes(registry, entry, type_name):
     for settings in variants(entry.schema):
         module, inputs = make_case(registry, entry, type_name, settings)
         module.train()
-        output = module(*inputs)
+        output = pooled(module(*inputs))
         assert tuple(output.shape) == expected_shape(registry, module, type_name), settings
         assert output.dtype == torch.float32 and torch.isfinite(output).all()
 
@@ -118,7 +125,7 @@ def test_state_dict_round_trip_through_safetensors(registry, entry, type_name, t
         restored, _ = make_case(registry, entry, type_name, settings)
         load_weights(restored, tmp_path / "weights.safetensors")
         restored.eval()
-        torch.testing.assert_close(restored(*inputs), original(*inputs), rtol=0, atol=0)
+        torch.testing.assert_close(pooled(restored(*inputs)), pooled(original(*inputs)), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("registry, entry", entries_of(optimizers))

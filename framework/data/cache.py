@@ -17,9 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from framework import atomic
+from framework.data.ragged import Ragged
 from framework.version import __version__
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -43,20 +44,36 @@ def fingerprint(frames: dict[str, pd.DataFrame | None], settings: dict) -> str:
     return digest.hexdigest()
 
 
-def _to_arrow(array: np.ndarray) -> pa.Array:
+def _to_arrow(array: np.ndarray | Ragged) -> pa.Array:
+    if isinstance(array, Ragged):  # Arrow's list layout is Ragged's: values + offsets, no copy
+        values = array.values[array.offsets[0]:array.offsets[-1]]
+        return pa.LargeListArray.from_arrays(pa.array(array.offsets - array.offsets[0]), pa.array(values))
     if array.ndim == 1:
         return pa.array(array)
     flat = pa.array(array.reshape(len(array), -1).ravel())
     return pa.FixedSizeListArray.from_arrays(flat, int(np.prod(array.shape[1:])))
 
 
-def _from_arrow(column: pa.ChunkedArray, shape: list[int]) -> np.ndarray:
-    column = column.combine_chunks()
-    if isinstance(column, pa.FixedSizeListArray):
-        array = column.flatten().to_numpy(zero_copy_only=False).reshape([-1, *shape])
-    else:
-        array = column.to_numpy(zero_copy_only=False)
+def _layout(array: np.ndarray | Ragged) -> dict:
+    """What _from_arrow needs to rebuild the array exactly: its row shape, or its pad value."""
+    if isinstance(array, Ragged):
+        return {"ragged": True, "pad_value": array.pad_value}
+    return {"shape": list(array.shape[1:])}
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
     return array if array.flags.writeable else array.copy()  # torch.from_numpy wants writable memory
+
+
+def _from_arrow(column: pa.ChunkedArray, layout: dict) -> np.ndarray | Ragged:
+    column = column.combine_chunks()
+    if layout.get("ragged"):
+        offsets = column.offsets.to_numpy(zero_copy_only=False)
+        values = _writable(column.values.to_numpy(zero_copy_only=False))
+        return Ragged(values, offsets - offsets[0], layout["pad_value"])
+    if isinstance(column, pa.FixedSizeListArray):
+        return _writable(column.flatten().to_numpy(zero_copy_only=False).reshape([-1, *layout["shape"]]))
+    return _writable(column.to_numpy(zero_copy_only=False))
 
 
 def _sha256(path: Path) -> str:
@@ -69,12 +86,12 @@ def _sha256(path: Path) -> str:
 
 def save(root: Path, key: str, splits: dict[str, dict[str, np.ndarray]], metadata: dict) -> None:
     with atomic.atomic_dir(root / key) as tmp:
-        manifest = {"format": FORMAT, "version": __version__, "metadata": metadata, "files": {}, "shapes": {}}
+        manifest = {"format": FORMAT, "version": __version__, "metadata": metadata, "files": {}, "layouts": {}}
         for split, columns in splits.items():
             table = pa.table({name: _to_arrow(array) for name, array in columns.items()})
             pq.write_table(table, tmp / f"{split}.parquet", compression="none")
             manifest["files"][split] = _sha256(tmp / f"{split}.parquet")
-            manifest["shapes"][split] = {name: list(array.shape[1:]) for name, array in columns.items()}
+            manifest["layouts"][split] = {name: _layout(array) for name, array in columns.items()}
         (tmp / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -91,8 +108,8 @@ def load(root: Path, key: str) -> tuple[dict[str, dict[str, np.ndarray]], dict] 
             if _sha256(path) != checksum:
                 return None
             table = pq.read_table(path)
-            shapes = manifest["shapes"][split]
-            splits[split] = {name: _from_arrow(table.column(name), shapes[name]) for name in table.column_names}
+            layouts = manifest["layouts"][split]
+            splits[split] = {name: _from_arrow(table.column(name), layouts[name]) for name in table.column_names}
         return splits, manifest["metadata"]
     except (OSError, ValueError, KeyError, pa.ArrowException):
         return None

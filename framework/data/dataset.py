@@ -11,6 +11,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from framework.data.ragged import Ragged
+
 # Bytes gathered per chunk: large enough that the per-call cost of a gather and a host-to-device copy
 # is paid once per thousands of tabular batches, small enough that a chunk of long token sequences
 # never doubles the memory a split takes.
@@ -18,7 +20,7 @@ CHUNK_BYTES = 64 << 20
 
 
 class ArrayDataset:
-    def __init__(self, columns: dict[str, np.ndarray]):
+    def __init__(self, columns: dict[str, np.ndarray | Ragged]):
         lengths = {len(array) for array in columns.values()}
         if len(lengths) > 1:
             raise ValueError(f"columns of different lengths: { {k: len(v) for k, v in columns.items()} }")
@@ -37,7 +39,7 @@ class ArrayDataset:
 
     def chunk_rows(self, batch_size: int, names: list[str]) -> int:
         """Rows per gathered chunk: a whole number of batches within CHUNK_BYTES (at least one batch)."""
-        row_bytes = sum(self.columns[name][:1].nbytes for name in names) or 1
+        row_bytes = sum(self.columns[name].nbytes for name in names) // max(1, self._length) or 1
         return batch_size * max(1, CHUNK_BYTES // (row_bytes * batch_size))
 
     def batches(self, batch_size: int, order: np.ndarray | None = None, start: int = 0,
@@ -57,14 +59,26 @@ class ArrayDataset:
             if fold and self._length - end == 1:
                 end = self._length
             rows = slice(begin, end) if order is None else order[begin:end]
-            chunk = {name: _tensor(self.columns[name][rows], device) for name in names}
+            chunk = {name: _gather(self.columns[name], rows, device) for name in names}
             size = end - begin
             offset = 0
             while offset < size:
                 stop = size if fold and size - (offset + batch_size) == 1 else offset + batch_size
-                yield {name: tensor[offset:stop] for name, tensor in chunk.items()}
+                yield {name: _slice(value, offset, stop, device) for name, value in chunk.items()}
                 offset = stop
             begin = end
+
+
+def _gather(column: np.ndarray | Ragged, rows, device: torch.device | None) -> torch.Tensor | Ragged:
+    """A chunk's rows: dense columns become a tensor at once; ragged ones stay ragged until a batch is cut."""
+    return column[rows] if isinstance(column, Ragged) else _tensor(column[rows], device)
+
+
+def _slice(value: torch.Tensor | Ragged, start: int, stop: int, device: torch.device | None) -> torch.Tensor:
+    """One batch of a chunk; ragged rows are padded to this batch's longest row."""
+    if isinstance(value, Ragged):
+        return _tensor(value[start:stop].padded(), device)
+    return value[start:stop]
 
 
 def _tensor(array: np.ndarray, device: torch.device | None) -> torch.Tensor:

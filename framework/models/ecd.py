@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from framework.models.build import build
+from framework.models.encoded import Encoded, as_encoded
 from framework.registry import combiners, decoders, encoders, feature_types, losses
 
 
@@ -16,8 +17,8 @@ class InputFeature(nn.Module):
         self.encoder = build(entry, kind.input_context(metadata), config["encoder"])
         self.output_size = self.encoder.output_size
 
-    def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return self.encoder(values)
+    def forward(self, values: torch.Tensor) -> Encoded:
+        return as_encoded(self.encoder(values))
 
 
 class OutputFeature(nn.Module):
@@ -60,8 +61,8 @@ class ECD(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         encoded = {name: feature(batch[name]) for name, feature in self.input_features.items()}
-        hidden = self.combiner(encoded)
-        return {name: feature(hidden) for name, feature in self.output_features.items()}
+        combined = as_encoded(self.combiner(encoded))
+        return {name: feature(combined.pooled) for name, feature in self.output_features.items()}
 
     def losses(self, logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """The weighted total loss and each output's own loss."""

@@ -42,7 +42,6 @@ def resolve_config(raw: Any) -> dict:
     config["preprocessing"] = _resolve_preprocessing(top["preprocessing"], problems)
     config["trainer"] = _resolve_trainer(top["trainer"], problems)
     config["defaults"] = top["defaults"] or {}
-    problems.raise_if_any()
     _check_cross_references(config, problems)
     problems.raise_if_any()
     config["framework_version"] = __version__
@@ -220,9 +219,13 @@ def _resolve_trainer(raw: Any, problems: Problems) -> dict | None:
 
 
 def _check_cross_references(config: dict, problems: Problems) -> None:
+    """Checks between sections; each runs when the sections it reads resolved, so these problems are
+    reported together with the rest instead of on the next run."""
     seen: dict[str, str] = {}
     for role in ("input_features", "output_features"):
-        for i, feature in enumerate(config[role]):
+        for i, feature in enumerate(config.get(role) or []):
+            if feature is None:
+                continue
             path = join(role, i)
             if "." in feature["name"] or not feature["name"].strip():
                 problems.add(join(path, "name"), f"'{feature['name']}' cannot be empty or contain '.' (it separates "
@@ -230,8 +233,19 @@ def _check_cross_references(config: dict, problems: Problems) -> None:
             if feature["name"] in seen:
                 problems.add(join(path, "name"), f"'{feature['name']}' is already the name of {seen[feature['name']]}")
             seen.setdefault(feature["name"], path)
-    outputs = {feature["name"]: feature for feature in config["output_features"]}
-    trainer = config["trainer"]
+    output_list = config.get("output_features")
+    if config["trainer"] is not None and output_list and None not in output_list:
+        _check_validation_target(config["trainer"], {feature["name"]: feature for feature in output_list}, problems)
+    preprocessing = config["preprocessing"]
+    split = preprocessing["split"] if preprocessing is not None else None
+    if split is not None and split["type"] == "stratify" and output_list is not None and None not in output_list:
+        categorical = {f["column"] for f in output_list if f["type"] in ("category", "binary")}
+        if split["column"] not in categorical:
+            problems.add("preprocessing.split.column",
+                         f"stratify needs the column of a binary or category output, got '{split['column']}'")
+
+
+def _check_validation_target(trainer: dict, outputs: dict[str, dict], problems: Problems) -> None:
     field = trainer["validation_field"] or (next(iter(outputs)) if len(outputs) == 1 else "combined")
     trainer["validation_field"] = field
     if field != "combined" and field not in outputs:
@@ -241,11 +255,5 @@ def _check_cross_references(config: dict, problems: Problems) -> None:
             problems.add("trainer.validation_metric",
                          f"validation_field 'combined' has only the metric 'loss', got '{trainer['validation_metric']}'")
     elif trainer["validation_metric"] not in outputs[field]["metrics"]:
-        problems.unknown_name("trainer.validation_metric", "metric", 
-                              trainer["validation_metric"], outputs[field]["metrics"], f" for output '{field}'")
-    split = config["preprocessing"]["split"]
-    if split["type"] == "stratify":
-        categorical = {f["column"] for f in config["output_features"] if f["type"] in ("category", "binary")}
-        if split["column"] not in categorical:
-            problems.add("preprocessing.split.column",
-                         f"stratify needs the column of a binary or category output, got '{split['column']}'")
+        problems.unknown_name("trainer.validation_metric", "metric", trainer["validation_metric"],
+                              outputs[field]["metrics"], f" for output '{field}'")

@@ -25,3 +25,5 @@ class TrainerSchema(f.Schema):
     device = f.Str("auto", doc="'auto' (cuda when present), 'cpu', 'cuda' or 'cuda:N'")
     evaluate_training_set = f.Bool(False, doc="also compute full metrics on the training split each epoch")
     progress_bar = f.Bool(True, doc="show a tqdm progress bar")
+    nonfinite_loss = f.Choice(["stop", "skip"], "stop",
+                              doc="a NaN/inf training loss stops training with a hint, or skips its batch")

@@ -7,6 +7,7 @@ apart. Shuffling is a pure function of (seed, epoch), so a resumed run sees the 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -47,7 +48,26 @@ class TrainerState:
     plateau_evaluations: int = 0
     plateau_factor: float = 1.0
     finished: bool = False
+    skipped_batches: int = 0  # batches with a non-finite loss skipped under nonfinite_loss: skip
     statistics: dict = field(default_factory=dict)
+
+
+def nonfinite_error(value: float, epoch: int, step: int) -> FrameworkError:
+    return FrameworkError(f"training loss became {value} in epoch {epoch + 1} (step {step}); lower "
+                          "trainer.learning_rate, set trainer.max_grad_norm, use fp32 precision, or set "
+                          "trainer.nonfinite_loss: skip to skip such batches")
+
+
+@contextlib.contextmanager
+def out_of_memory_hint(settings: dict):
+    """Turns a GPU out-of-memory error into a message naming the settings that reduce memory."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise FrameworkError(
+            f"out of GPU memory with trainer.batch_size {settings['batch_size']}: lower it (keep the rows per step "
+            "with trainer.effective_batch_size or gradient_accumulation_steps), lower trainer.eval_batch_size, "
+            "or use trainer.precision: bf16") from None
 
 
 class Trainer:
@@ -108,15 +128,29 @@ class Trainer:
             batch_index = state.batch_in_epoch
             for batch in train.batches(batch_size, order, start=state.batch_in_epoch, names=names, device=self.device,
                                        fold_single_row=True):
-                with autocast(s["precision"], self.device):
+                with out_of_memory_hint(s), autocast(s["precision"], self.device):
                     logits = model(batch)
                     loss, each = model.losses(logits, batch)
+                batch_index += 1
+                # on the CPU this check costs nothing; on a GPU it is a sync per step, paid only for `skip`
+                # (`stop` is checked on the progress timer and at the end of the epoch there)
+                if (self.device.type == "cpu" or s["nonfinite_loss"] == "skip") and not torch.isfinite(loss).item():
+                    if s["nonfinite_loss"] == "stop":
+                        progress.close()
+                        raise nonfinite_error(loss.item(), epoch, state.step)
+                    state.skipped_batches += 1
+                    if state.skipped_batches == 1:
+                        warnings.warn(f"non-finite training loss in epoch {epoch + 1} (step {state.step}): the batch is "
+                                      "skipped (trainer.nonfinite_loss: skip); the count is in training_statistics.json",
+                                      stacklevel=2)
+                    optimizer.zero_grad(set_to_none=True)  # the group this batch belonged to is dropped whole
+                    continue
                 scaled = loss / accumulation if accumulation > 1 else loss  # a division is one more autograd node
-                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                with out_of_memory_hint(s):
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_sum += loss.detach()
                 for name, value in each.items():
                     output_sums[name] += value.detach()
-                batch_index += 1
                 if batch_index % accumulation and batch_index != batches_per_epoch:
                     continue
                 # one optimizer step
@@ -137,7 +171,11 @@ class Trainer:
                 state.step += 1
                 progress.update(1)
                 if time.monotonic() - last_refresh > PROGRESS_REFRESH_SECONDS:  # a host sync, on a timer
-                    progress.set_postfix(loss=f"{loss_sum.item() / batch_index:.4f}", lr=f"{rate:.2e}")
+                    running = loss_sum.item() / batch_index
+                    if not math.isfinite(running):
+                        progress.close()
+                        raise nonfinite_error(running, epoch, state.step)
+                    progress.set_postfix(loss=f"{running:.4f}", lr=f"{rate:.2e}")
                     last_refresh = time.monotonic()
                 if state.step >= total_steps:
                     break
@@ -154,9 +192,7 @@ class Trainer:
             train_losses["combined"] = loss_sum.item() / trained
             if not math.isfinite(train_losses["combined"]):
                 progress.close()
-                raise FrameworkError(f"training loss became {train_losses['combined']} in epoch {epoch + 1} "
-                                     f"(step {state.step}); lower trainer.learning_rate, set "
-                                     "trainer.max_grad_norm, or use fp32 precision")
+                raise nonfinite_error(train_losses["combined"], epoch, state.step)
             state.epoch, state.batch_in_epoch, state.loss_sum, state.output_loss_sums = epoch + 1, 0, 0.0, {}
             results = self._evaluate_epoch(train_losses, train, validation, test)
             self._record(state, epoch, results)
@@ -176,6 +212,7 @@ class Trainer:
             stop = (s["early_stop"] and state.evaluations_without_improvement >= s["early_stop"]) \
                 or state.step >= total_steps
             state.finished = stop or epoch + 1 == epochs
+            state.statistics["skipped_batches"] = state.skipped_batches
             state.statistics["best"] = {"epoch": state.best_epoch, "split": watch_split, "field": field_name,
                                         "metric": metric, "value": state.best_value}
             self._save_latest(model, optimizer, scaler, state)
@@ -191,6 +228,12 @@ class Trainer:
                         test: ArrayDataset) -> dict:
         s = self.settings
         results = {}
+        with out_of_memory_hint(s):
+            return self._evaluate_splits(train_losses, train, validation, test, results)
+
+    def _evaluate_splits(self, train_losses: dict, train: ArrayDataset, validation: ArrayDataset,
+                         test: ArrayDataset, results: dict) -> dict:
+        s = self.settings
         if s["evaluate_training_set"] or not len(validation):
             results["train"] = evaluate(self.model, train, s["eval_batch_size"], self.device, s["precision"])
         else:

@@ -1,5 +1,6 @@
 """The training loop: gradient accumulation, early stopping, statistics, checkpoints, user errors."""
 import json
+import re
 
 import pytest
 import torch
@@ -105,7 +106,8 @@ def test_a_diverging_loss_raises_with_a_hint(make_frame, make_config):
     with pytest.raises(FrameworkError) as caught:
         train(config, make_frame(200), output_dir=None)
     message = str(caught.value)
-    assert "training loss became nan in epoch 1" in message
+    # detected at the step it happens (inf), before it turns into nan a step later
+    assert re.search(r"training loss became (nan|inf) in epoch 1 \(step \d+\)", message)
     assert "lower trainer.learning_rate" in message and "max_grad_norm" in message
 
 
@@ -135,3 +137,38 @@ def test_without_a_validation_split_the_training_split_is_watched(make_frame, ma
     assert result.training_statistics["best"]["split"] == "train"
     assert len(result.training_statistics["train"]["label"]["accuracy"]) == 2  # full metrics, evaluated
     assert "validation" not in result.training_statistics and result.validation_metrics == {}
+
+
+def test_nonfinite_batches_are_skipped_when_asked(make_frame, make_config, monkeypatch):
+    """With nonfinite_loss: skip, a batch whose loss is inf leaves the weights alone and is counted."""
+    import torch
+
+    from framework.models.ecd import ECD
+
+    original = ECD.losses
+    calls = {"n": 0}
+
+    def sometimes_infinite(self, logits, batch):
+        total, each = original(self, logits, batch)
+        calls["n"] += 1
+        return (total * float("inf"), each) if calls["n"] % 3 == 0 else (total, each)
+
+    monkeypatch.setattr(ECD, "losses", sometimes_infinite)
+    config = make_config(epochs=2, nonfinite_loss="skip")
+    with pytest.warns(UserWarning, match="non-finite training loss"):
+        model, result = train(config, make_frame(200), output_dir=None)
+    assert result.training_statistics["skipped_batches"] > 0
+    assert all(torch.isfinite(p).all() for p in model.module.parameters())
+
+
+def test_out_of_memory_names_the_settings_that_reduce_memory(make_frame, make_config, monkeypatch):
+    import torch
+
+    from framework.models.ecd import ECD
+
+    def out_of_memory(self, batch):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(ECD, "forward", out_of_memory)
+    with pytest.raises(FrameworkError, match="out of GPU memory with trainer.batch_size .*effective_batch_size"):
+        train(make_config(epochs=1), make_frame(100), output_dir=None)

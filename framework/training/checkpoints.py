@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from framework import atomic
+from framework.errors import FrameworkError
 from framework.models.weights import load_weights, save_weights
 
 
@@ -36,7 +37,11 @@ def has_checkpoint(directory: Path) -> bool:
 def load_checkpoint(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler | None) -> dict:
     load_weights(model, directory / "model.safetensors")
-    saved = torch.load(directory / "training_state.pt", weights_only=True, map_location="cpu")
+    try:  # weights_only: tensors and plain containers only; any other object in the file is refused
+        saved = torch.load(directory / "training_state.pt", weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - torch raises several types for refused or damaged files
+        raise FrameworkError(f"checkpoint '{directory}' cannot be resumed from: training_state.pt is damaged or holds "
+                             f"objects other than tensors ({type(error).__name__})") from None
     optimizer.load_state_dict(saved["optimizer"])
     if scaler is not None and saved["scaler"] is not None:
         scaler.load_state_dict(saved["scaler"])

@@ -19,7 +19,7 @@ def test_a_crafted_pickle_is_refused_and_not_executed(tmp_path, monkeypatch):
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     save_checkpoint(tmp_path / "latest", model, optimizer, None, {"epoch": 1})
-    (tmp_path / "latest" / "training_state.pt").write_bytes(pickle.dumps({"optimizer": Payload()}))
+    (tmp_path / "latest" / "training_state.pt").write_bytes(pickle.dumps({"optimizer": Payload()}, protocol=2))
     with pytest.raises(FrameworkError, match="cannot be resumed from"):
         load_checkpoint(tmp_path / "latest", model, optimizer, None)
     assert not (tmp_path / "payload_ran").exists()

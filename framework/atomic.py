@@ -13,6 +13,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from framework.errors import WriteError
+
+
+def _write_error(path: Path, error: OSError) -> WriteError:
+    reason = error.strerror or str(error)
+    return WriteError(f"could not write '{path}': {reason}; the previous version, if any, is unchanged")
+
 
 def _fsync_dir(path: Path) -> None:
     try:
@@ -39,6 +46,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
+    except OSError as error:
+        raise _write_error(path, error) from error
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -80,6 +89,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        raise _write_error(path, error) from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,6 +16,10 @@ class DataError(FrameworkError):
     """The dataset cannot be used as the config describes it."""
 
 
+class WriteError(FrameworkError):
+    """A file could not be written (disk full, no permission): the environment, not a bug."""
+
+
 class ModelDirError(FrameworkError):
     """A directory given as a saved model is not one, or is from an incompatible version."""
 

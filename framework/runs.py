@@ -45,9 +45,13 @@ def new_run_dir(output_dir: str | os.PathLike, name: str) -> Path:
 
 
 def latest_run_dir(output_dir: str | os.PathLike, name: str) -> Path | None:
-    """The newest run of `name` that has a checkpoint to resume from."""
+    """The newest run of `name` (the one the user last started), with or without a checkpoint yet.
+
+    A run killed before its first checkpoint is resumed by starting it over in the same directory,
+    not by reviving an older run that may have finished.
+    """
     check_name(name)
     for _, path in reversed(_numbered(Path(output_dir), name)):
-        if (path / "checkpoints").is_dir():
+        if (path / "config.yaml").is_file():
             return path
     return None

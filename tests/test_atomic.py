@@ -1,7 +1,14 @@
 """Atomic writes: a reader sees the old content or the new, never half, even after a crash."""
+import errno
+import json
+
 import pytest
+import safetensors.torch
+import torch
 
 from framework import atomic
+from framework.errors import WriteError
+from framework.models.weights import save_weights
 
 
 def test_write_json_replaces_the_file(tmp_path):
@@ -51,3 +58,33 @@ def test_recover_dir_restores_after_a_crash_between_the_renames(tmp_path):
     (old / "a").write_text("complete old copy")
     atomic.recover_dir(target)
     assert (target / "a").read_text() == "complete old copy" and not old.exists()
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "stats.json"
+    atomic.write_json(target, {"epoch": 1})
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(target), "write_bytes", full_disk)
+    with pytest.raises(WriteError, match="could not write .*stats.json.*No space left on device"):
+        atomic.write_json(target, {"epoch": 2})
+    monkeypatch.undo()
+    assert json.loads(target.read_text()) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]  # no temp file left behind
+
+
+def test_a_full_disk_while_saving_a_model_keeps_the_old_model(tmp_path, monkeypatch):
+    with atomic.atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "weights").write_text("old")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", full_disk)
+    with pytest.raises(WriteError, match="No space left on device"):
+        with atomic.atomic_dir(tmp_path / "model") as tmp:
+            save_weights(torch.nn.Linear(1, 1), tmp / "weights.safetensors")
+    assert (tmp_path / "model" / "weights").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

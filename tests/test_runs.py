@@ -13,12 +13,15 @@ def test_runs_are_numbered_in_order(tmp_path):
     assert runs.new_run_dir(tmp_path, "other") == tmp_path / "other_0"
 
 
-def test_the_latest_run_with_a_checkpoint_is_resumed(tmp_path):
+def test_the_newest_run_is_resumed_even_before_its_first_checkpoint(tmp_path):
     assert runs.latest_run_dir(tmp_path, "exp") is None
-    for number in (0, 1, 2):
+    for number in (0, 1, 2, 3):
         (tmp_path / f"exp_{number}").mkdir()
+    for number in (0, 1, 2):
+        (tmp_path / f"exp_{number}" / "config.yaml").write_text("{}")
     (tmp_path / "exp_1" / "checkpoints").mkdir()
-    assert runs.latest_run_dir(tmp_path, "exp") == tmp_path / "exp_1"  # exp_2 never checkpointed
+    # exp_2 was killed before it checkpointed: it is the run to continue; exp_3 holds no run of ours
+    assert runs.latest_run_dir(tmp_path, "exp") == tmp_path / "exp_2"
 
 
 @pytest.mark.parametrize("name", ["../up", "a/b", "..", ".hidden", "", "a b"])

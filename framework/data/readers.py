@@ -42,6 +42,25 @@ def extension(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
+def _decode_bytes(frame: pd.DataFrame, role: str) -> None:
+    """Columns a reader left as raw bytes become text if they are UTF-8; otherwise a DataError names
+    the column and the first row that is not (rather than a UnicodeDecodeError deep in preprocessing)."""
+    for name in frame.columns[frame.dtypes == object]:
+        column = frame[name]
+        if pd.api.types.infer_dtype(column, skipna=True) not in ("bytes", "mixed"):
+            continue
+        decoded = []
+        for position, value in enumerate(column):
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataError(f"{role} column '{name}' is not valid UTF-8 text (row position {position}: "
+                                    f"{value!r}); save the file as UTF-8") from None
+            decoded.append(value)
+        frame[name] = pd.Series(decoded, index=frame.index, dtype=object)
+
+
 def read_dataset(source: Any, role: str = "dataset") -> pd.DataFrame:
     """A DataFrame from a DataFrame or a path; every failure is a DataError naming the file."""
     if isinstance(source, pd.DataFrame):
@@ -62,6 +81,7 @@ def read_dataset(source: Any, role: str = "dataset") -> pd.DataFrame:
             raise DataError(f"{role} file '{path}' could not be read: {error}") from None
     else:
         raise DataError(f"{role} must be a pandas DataFrame or a file path, got {type(source).__name__}")
+    _decode_bytes(frame, role)
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise DataError(f"{role} has duplicated column names: {duplicated}")

@@ -54,11 +54,16 @@ def missing_mask(column: pd.Series) -> np.ndarray:
     return mask
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """A value as shown in a message: a huge string is cut, so the message stays readable."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def describe_rows(column: pd.Series, bad: np.ndarray, limit: int = 5) -> str:
     """'3 rows (positions 4, 9, 12: 'abc', 'x', '?')' for a message naming where bad values are."""
     positions = np.flatnonzero(bad)
     shown = positions[:limit]
-    examples = ", ".join(repr(column.iloc[i]) for i in shown)
+    examples = ", ".join(_short(repr(column.iloc[i])) for i in shown)
     more = ", ..." if len(positions) > limit else ""
     where = ", ".join(str(int(i)) for i in shown) + more
     noun = "row" if len(positions) == 1 else "rows"

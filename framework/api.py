@@ -48,12 +48,8 @@ class Model:
 
         device = resolve_device(self.config["trainer"]["device"])
         check_precision(self.config["trainer"]["precision"], device)
-        run_dir = None
-        if output_dir is not None:
-            run_dir = runs.latest_run_dir(output_dir, experiment_name) if resume else None
-            if run_dir is None:
-                run_dir = runs.new_run_dir(output_dir, experiment_name)
-                atomic.write_text(run_dir / "config.yaml", dump_config(self.config))
+        run_dir = None if output_dir is None else runs.open_run(output_dir, experiment_name, dump_config(self.config),
+                                                                 resume)
         prepared = prepare_training(self.config, dataset, validation, test, cache_dir=cache_dir)
         splits = prepared.splits
         self.metadata = prepared.metadata

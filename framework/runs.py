@@ -1,17 +1,29 @@
-"""Run directories: results/<name>_<n>/, created atomically, found again for resume."""
+"""Run directories: results/<name>_<n>/, created atomically, found again for resume.
+
+Names that come from users (experiment names, feature and layer names used in file names) never
+produce a path outside the folder they are meant for.
+"""
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import quote
 
+import yaml
+
+from framework import atomic
 from framework.errors import FrameworkError
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CONFIG = "config.yaml"
+# settings a resumed run may change: they do not touch what is computed (the CLI's --no-progress sets one)
+RESUMABLE_CHANGES = {"trainer.progress_bar"}
 
 
 def check_name(name: str) -> None:
-    if not SAFE_NAME.match(name) or ".." in name:
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
         raise FrameworkError(f"experiment name '{name}' must be letters, digits, '_', '-' or '.', with no path "
                              "separators or '..'")
 
@@ -47,11 +59,59 @@ def new_run_dir(output_dir: str | os.PathLike, name: str) -> Path:
 def latest_run_dir(output_dir: str | os.PathLike, name: str) -> Path | None:
     """The newest run of `name` (the one the user last started), with or without a checkpoint yet.
 
-    A run killed before its first checkpoint is resumed by starting it over in the same directory,
-    not by reviving an older run that may have finished.
+    A run killed before its first checkpoint (even before its config.yaml) is resumed by starting it
+    over in the same directory, not by reviving an older run that may have finished.
     """
     check_name(name)
-    for _, path in reversed(_numbered(Path(output_dir), name)):
-        if (path / "config.yaml").is_file():
-            return path
-    return None
+    numbered = _numbered(Path(output_dir), name)
+    return numbered[-1][1] if numbered else None
+
+
+def _flat(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flat(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _flat(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _check_same_config(run_dir: Path, config_text: str) -> None:
+    """A resumed run continues with the config it started with; anything else would be a different run."""
+    try:
+        saved = dict(_flat(yaml.safe_load((run_dir / CONFIG).read_text())))
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise FrameworkError(f"cannot resume '{run_dir}': its {CONFIG} is unreadable ({error})") from None
+    current = dict(_flat(yaml.safe_load(config_text)))
+    changed = sorted(key for key in saved.keys() | current.keys()
+                     if saved.get(key) != current.get(key) and key not in RESUMABLE_CHANGES)
+    if changed:
+        shown = ", ".join(f"{key} ({saved.get(key)!r} in the run, {current.get(key)!r} now)" for key in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise FrameworkError(f"cannot resume '{run_dir}' with a different config: {shown}{more}; resume with the "
+                             f"run's own {run_dir / CONFIG}, or start a new run without resume")
+
+
+def open_run(output_dir: str | os.PathLike, name: str, config_text: str, resume: bool) -> Path:
+    """The run directory to train in: with `resume`, the newest run of `name` (checked to have the
+    same config), else a new one. Its config.yaml is written first, so every run records its config."""
+    run_dir = latest_run_dir(output_dir, name) if resume else None
+    if run_dir is None:
+        run_dir = new_run_dir(output_dir, name)
+    elif (run_dir / CONFIG).is_file():
+        _check_same_config(run_dir, config_text)
+    if not (run_dir / CONFIG).is_file():  # a new run, or one killed before it wrote its config
+        atomic.write_text(run_dir / CONFIG, config_text)
+    return run_dir
+
+
+def file_name(name: str) -> str:
+    """`name` as a single file name: path separators and other unsafe characters are percent-encoded
+    (a layer `input_features.a/b.encoder` of a feature named `a/b` is written as
+    `input_features.a%2Fb.encoder`), so a name can never point outside its folder."""
+    encoded = quote(name, safe="")
+    if encoded in ("", ".", ".."):
+        raise FrameworkError(f"'{name}' cannot be used as a file name")
+    return encoded

@@ -1,7 +1,6 @@
 """Run directories: results/<name>_<n>/, created atomically, found again for resume.
 
-Names that come from users (experiment names, feature and layer names used in file names) never
-produce a path outside the folder they are meant for.
+An experiment name from a user never produces a path outside the output directory.
 """
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import quote
 
 import yaml
 
@@ -57,14 +55,17 @@ def new_run_dir(output_dir: str | os.PathLike, name: str) -> Path:
 
 
 def latest_run_dir(output_dir: str | os.PathLike, name: str) -> Path | None:
-    """The newest run of `name` (the one the user last started), with or without a checkpoint yet.
+    """The newest run of `name` that recorded its config, with or without a checkpoint yet.
 
-    A run killed before its first checkpoint (even before its config.yaml) is resumed by starting it
-    over in the same directory, not by reviving an older run that may have finished.
+    A run killed before its first checkpoint is resumed by starting it over in the same directory,
+    not by reviving an older run that may have finished. A directory killed between its creation and
+    its config.yaml holds no work, so it never hides the run before it.
     """
     check_name(name)
-    numbered = _numbered(Path(output_dir), name)
-    return numbered[-1][1] if numbered else None
+    for _, path in reversed(_numbered(Path(output_dir), name)):
+        if (path / CONFIG).is_file():
+            return path
+    return None
 
 
 def _flat(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -105,13 +106,3 @@ def open_run(output_dir: str | os.PathLike, name: str, config_text: str, resume:
     if not (run_dir / CONFIG).is_file():  # a new run, or one killed before it wrote its config
         atomic.write_text(run_dir / CONFIG, config_text)
     return run_dir
-
-
-def file_name(name: str) -> str:
-    """`name` as a single file name: path separators and other unsafe characters are percent-encoded
-    (a layer `input_features.a/b.encoder` of a feature named `a/b` is written as
-    `input_features.a%2Fb.encoder`), so a name can never point outside its folder."""
-    encoded = quote(name, safe="")
-    if encoded in ("", ".", ".."):
-        raise FrameworkError(f"'{name}' cannot be used as a file name")
-    return encoded

@@ -1,6 +1,10 @@
 """Atomic writes: a reader sees the old content or the new, never half, even after a crash."""
 import errno
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 import safetensors.torch
@@ -88,3 +92,17 @@ def test_a_full_disk_while_saving_a_model_keeps_the_old_model(tmp_path, monkeypa
             save_weights(torch.nn.Linear(1, 1), tmp / "weights.safetensors")
     assert (tmp_path / "model" / "weights").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_temporary_copies_left_by_a_killed_writer_are_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    host = socket.gethostname()
+    left_behind = tmp_path / f".model.bin.{host}-{dead_pid}.abc123.tmp"
+    left_behind.write_bytes(b"x" * 1000)
+    live = tmp_path / f".model.bin.{host}-{os.getpid()}.def456.tmp"  # a write in progress in a live process
+    live.write_bytes(b"y")
+    atomic.write_text(tmp_path / "model.bin", "new")
+    assert not left_behind.exists()
+    assert live.exists()
+    assert (tmp_path / "model.bin").read_text() == "new"

@@ -34,3 +34,21 @@ def test_an_output_dir_that_cannot_be_created(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FrameworkError, match="cannot be created"):
         runs.new_run_dir(tmp_path / "file" / "results", "exp")
+
+
+def test_resume_refuses_a_different_config_and_names_what_changed(tmp_path):
+    first = runs.open_run(tmp_path, "exp", "trainer:\n  epochs: 3\n  progress_bar: true\n", resume=False)
+    assert (first / "config.yaml").read_text().startswith("trainer:")
+    # the progress bar does not change what is computed: resuming with it off continues the same run
+    again = runs.open_run(tmp_path, "exp", "trainer:\n  epochs: 3\n  progress_bar: false\n", resume=True)
+    assert again == first
+    with pytest.raises(FrameworkError, match=r"trainer\.epochs \(3 in the run, 5 now\)"):
+        runs.open_run(tmp_path, "exp", "trainer:\n  epochs: 5\n", resume=True)
+    assert runs.open_run(tmp_path, "exp", "trainer:\n  epochs: 5\n", resume=False) == tmp_path / "exp_1"
+
+
+def test_an_empty_run_directory_is_not_resumed(tmp_path):
+    (tmp_path / "exp_0").mkdir()
+    run_dir = runs.open_run(tmp_path, "exp", "seed: 1\n", resume=True)
+    assert run_dir == tmp_path / "exp_1"  # exp_0 holds no run: a resume with nothing to resume starts a new one
+    assert (run_dir / "config.yaml").read_text() == "seed: 1\n"

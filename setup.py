@@ -42,6 +42,8 @@ setup(
         "framework.config",
         "framework.data",
         "framework.features",
+        "framework.losses",
+        "framework.metrics",
         "framework.models",
         "framework.training",
         "encoders",

@@ -4,7 +4,7 @@ import torch
 from torch.nn import functional
 
 from framework.errors import DataError
-from framework.losses import (BinaryCrossEntropy, HuberLoss, MAELoss, MSELoss, SoftmaxCrossEntropy,
+from framework.losses.tabular import (BinaryCrossEntropy, HuberLoss, MAELoss, MSELoss, SoftmaxCrossEntropy,
                               class_weight_vector)
 
 VOCAB = ["<UNK>", "a", "b", "c"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from sklearn import metrics as sk
 
-from framework import metrics
+from framework.metrics import tabular as metrics
 from framework.registry import metrics as metric_registry
 
 SEEDS = [0, 1, 2]

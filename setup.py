@@ -16,6 +16,10 @@ CORE = [
     "pyyaml>=6",
     "safetensors>=0.4",
     "numpy>=1.26",
+    # text and sequence metrics (BLEU, ROUGE-L, edit distance), imported only when computed
+    "sacrebleu>=2.4",
+    "rouge-score>=0.1.2",
+    "editdistance>=0.8",
 ]
 LLM = [
     "transformers>=5.23,<6",
@@ -26,9 +30,10 @@ LLM = [
 EXTRAS = {
     "llm": LLM,
     "deepspeed": ["deepspeed>=0.19.8,<0.20"],
-    "test": ["pytest>=8", "hypothesis>=6", "scikit-learn>=1.5"],
 }
-EXTRAS["full"] = sorted({req for reqs in EXTRAS.values() for req in reqs if req not in EXTRAS["test"]})
+EXTRAS["full"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+# the tests build tiny Hugging Face models and tokenizers offline, so they need the LLM stack too
+EXTRAS["test"] = ["pytest>=8", "hypothesis>=6", "scikit-learn>=1.5", *LLM]
 
 setup(
     name="framework",

@@ -8,7 +8,7 @@ from framework.config.problems import did_you_mean
 from framework.data.dataset import ArrayDataset
 from framework.errors import FrameworkError
 from framework.models.ecd import ECD
-from framework.training.evaluation import split_logits
+from framework.training.evaluation import run_split
 
 
 def layer_names(module: ECD) -> list[str]:
@@ -37,7 +37,7 @@ def collect(module: ECD, arrays: ArrayDataset, layers: list[str], batch_size: in
 
     handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in layers]
     try:
-        split_logits(module, arrays, batch_size, device, outputs=False)
+        run_split(module, arrays, batch_size, device, with_targets=False)
     finally:
         for handle in handles:
             handle.remove()

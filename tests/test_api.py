@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import synthetic_frame, tiny_config
+from synthetic import synthetic_frame, tiny_config
 
 from framework import Model
 from framework.api import TrainResult

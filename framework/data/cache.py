@@ -47,7 +47,7 @@ def fingerprint(frames: dict[str, pd.DataFrame | None], settings: dict) -> str:
 def _to_arrow(array: np.ndarray | Ragged) -> pa.Array:
     if isinstance(array, Ragged):  # Arrow's list layout is Ragged's: values + offsets, no copy
         values = array.values[array.offsets[0]:array.offsets[-1]]
-        return pa.LargeListArray.from_arrays(pa.array(array.offsets - array.offsets[0]), pa.array(values))
+        return pa.LargeListArray.from_arrays(pa.array(array.offsets - array.offsets[0]), _to_arrow(values))
     if array.ndim == 1:
         return pa.array(array)
     flat = pa.array(array.reshape(len(array), -1).ravel())
@@ -57,7 +57,8 @@ def _to_arrow(array: np.ndarray | Ragged) -> pa.Array:
 def _layout(array: np.ndarray | Ragged) -> dict:
     """What _from_arrow needs to rebuild the array exactly: its row shape, or its pad value."""
     if isinstance(array, Ragged):
-        return {"ragged": True, "pad_value": array.pad_value}
+        return {"ragged": True, "pad_value": array.pad_value, "pad_left": array.pad_left,
+                "shape": list(array.values.shape[1:])}
     return {"shape": list(array.shape[1:])}
 
 
@@ -69,8 +70,12 @@ def _from_arrow(column: pa.ChunkedArray, layout: dict) -> np.ndarray | Ragged:
     column = column.combine_chunks()
     if layout.get("ragged"):
         offsets = column.offsets.to_numpy(zero_copy_only=False)
-        values = _writable(column.values.to_numpy(zero_copy_only=False))
-        return Ragged(values, offsets - offsets[0], layout["pad_value"])
+        values = column.values
+        if isinstance(values, pa.FixedSizeListArray):  # rows of several numbers each (a bag's id and count)
+            values = values.flatten().to_numpy(zero_copy_only=False).reshape([-1, *layout["shape"]])
+        else:
+            values = values.to_numpy(zero_copy_only=False)
+        return Ragged(_writable(values), offsets - offsets[0], layout["pad_value"], layout.get("pad_left", False))
     if isinstance(column, pa.FixedSizeListArray):
         return _writable(column.flatten().to_numpy(zero_copy_only=False).reshape([-1, *layout["shape"]]))
     return _writable(column.to_numpy(zero_copy_only=False))

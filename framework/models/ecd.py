@@ -33,8 +33,20 @@ class OutputFeature(nn.Module):
         self.decoder = build(decoders.get(config["decoder"]["type"], config["type"]), context, config["decoder"])
         self.loss_fn = build(losses.get(config["loss"]["type"], config["type"]), context, config["loss"])
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.decoder(hidden)
+    @property
+    def per_token(self) -> bool:
+        """Whether logits are [batch, tokens, classes] (text and sequence outputs)."""
+        return getattr(self.kind, "per_token", False)
+
+    @property
+    def generates(self) -> bool:
+        """Whether the decoder predicts by decoding step by step (not from teacher-forced logits)."""
+        return getattr(self.decoder, "teacher_forced", False)
+
+    def forward(self, combined: Encoded, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; a generator given the target is teacher-forced, without it it decodes."""
+        hidden = combined if getattr(self.decoder, "input_kind", "pooled") == "encoded" else combined.pooled
+        return self.decoder(hidden, target) if self.generates else self.decoder(hidden)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(logits, target)
@@ -59,10 +71,14 @@ class ECD(nn.Module):
     def input_names(self) -> list[str]:
         return list(self.input_features)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def combine(self, batch: dict[str, torch.Tensor]) -> Encoded:
         encoded = {name: feature(batch[name]) for name, feature in self.input_features.items()}
-        combined = as_encoded(self.combiner(encoded))
-        return {name: feature(combined.pooled) for name, feature in self.output_features.items()}
+        return as_encoded(self.combiner(encoded))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Logits of every output; outputs whose targets are in the batch are teacher-forced."""
+        combined = self.combine(batch)
+        return {name: feature(combined, batch.get(name)) for name, feature in self.output_features.items()}
 
     def losses(self, logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """The weighted total loss and each output's own loss."""
@@ -72,4 +88,7 @@ class ECD(nn.Module):
         total = weighted[0]
         for loss in weighted[1:]:
             total = total + loss
+        auxiliary = getattr(self.combiner, "aux_loss", None)  # e.g. TabNet's sparsity regularisation
+        if auxiliary is not None:
+            total = total + auxiliary
         return total, each

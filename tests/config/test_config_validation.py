@@ -1,5 +1,6 @@
 """Config validation: every problem at once, each with its key path and the closest valid names."""
 import copy
+import re
 
 import pytest
 
@@ -110,7 +111,8 @@ def test_unknown_name_far_from_everything_lists_the_valid_names():
 ])
 def test_a_name_registered_for_another_type_says_which_types_it_serves(raw, path, served):
     problems = problems_of(raw)
-    assert f"(it serves {served})" in problems[path]
+    serves = re.search(r"\(it serves ([^)]*)\)", problems[path]).group(1).split(", ")
+    assert served in serves
     assert "for " + raw["input_features" if path.startswith("input") else "output_features"][0]["type"] \
         + " features" in problems[path]
 
@@ -261,18 +263,19 @@ def test_problems_in_defaults_are_reported_under_defaults_even_when_no_feature_u
     raw = base(defaults={
         "number": {"preprocessing": {"normalization": "log2"}, "encoder": {"type": "dense", "output_sise": 3},
                    "decoder": {"num_fc_layers": -1}, "encodr": {}},
-        "text": {},
+        "txt": {},
         "binary": {"loss": {"type": "softmax_cross_entropy"}},
     })
     problems = problems_of(raw)
     assert set(problems) == {
         "defaults.number.preprocessing.normalization", "defaults.number.encoder.output_sise",
-        "defaults.number.decoder.num_fc_layers", "defaults.number.encodr", "defaults.text",
+        "defaults.number.decoder.num_fc_layers", "defaults.number.encodr", "defaults.txt",
         "defaults.binary.loss.type",
     }
     assert "did you mean 'output_size'" in problems["defaults.number.encoder.output_sise"]
     assert "did you mean 'encoder'" in problems["defaults.number.encodr"]
-    assert problems["defaults.text"].startswith("unknown feature type 'text'")
+    assert problems["defaults.txt"].startswith("unknown feature type 'txt'")
+    assert "did you mean 'text'" in problems["defaults.txt"]
     assert "(it serves category)" in problems["defaults.binary.loss.type"]
 
 

@@ -46,3 +46,28 @@ def test_cache_round_trip_keeps_ragged_columns(tmp_path, rows):
     assert isinstance(restored, Ragged) and restored.pad_value == -1
     np.testing.assert_array_equal(restored.padded(), _padded_reference(rows, -1))
     np.testing.assert_array_equal(loaded["train"]["x"], np.arange(37, dtype=np.float32))
+
+
+def test_left_padding_puts_pads_before_each_row_and_survives_gathers_and_the_cache(tmp_path):
+    ragged = Ragged.from_lengths(np.array([1, 2, 3, 4, 5, 6], np.int64), np.array([2, 0, 4]), pad_value=9,
+                                 pad_left=True)
+    expected = np.array([[9, 9, 1, 2], [9, 9, 9, 9], [3, 4, 5, 6]])
+    np.testing.assert_array_equal(ragged.padded(), expected)
+    np.testing.assert_array_equal(ragged[[2, 0]].padded(), expected[[2, 0]])
+    np.testing.assert_array_equal(ragged[0:1].padded(), [[1, 2]])
+    cache.save(tmp_path, "k", {"train": {"t": ragged}}, {})
+    restored = cache.load(tmp_path, "k")[0]["train"]["t"]
+    assert restored.pad_left
+    np.testing.assert_array_equal(restored.padded(), expected)
+
+
+def test_rows_of_several_values_each_pad_and_round_trip(tmp_path):
+    """A bag's rows are (id, count) pairs: padding adds whole (pad, pad) pairs."""
+    pairs = np.array([[5, 2], [7, 1], [3, 4]], np.int64)
+    ragged = Ragged.from_lengths(pairs, np.array([2, 1]))
+    expected = np.array([[[5, 2], [7, 1]], [[3, 4], [0, 0]]])
+    np.testing.assert_array_equal(ragged.padded(), expected)
+    cache.save(tmp_path, "k", {"train": {"b": ragged}}, {})
+    restored = cache.load(tmp_path, "k")[0]["train"]["b"]
+    assert restored.values.shape == (3, 2)
+    np.testing.assert_array_equal(restored.padded(), expected)

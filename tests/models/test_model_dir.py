@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import synthetic_frame, tiny_config
+from synthetic import synthetic_frame, tiny_config
 from safetensors.torch import save_file
 
 from framework import Model

@@ -10,6 +10,8 @@ from typing import Any, Iterable
 import marshmallow
 from marshmallow import fields, validate
 
+from framework.config.problems import closest
+
 
 class Schema(marshmallow.Schema):
     """Unknown keys are errors; a schema's fields are the component's keyword arguments."""
@@ -52,10 +54,22 @@ def Str(default: Any = None, *, required=False, doc: str = "") -> fields.Field:
                          metadata={"doc": doc}, **kwargs)
 
 
+class _OneOf(validate.OneOf):
+    """OneOf whose error names the closest valid choice of a misspelled string."""
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return super().__call__(value)
+        except marshmallow.ValidationError:
+            near = closest(value, [str(c) for c in self.choices]) if isinstance(value, str) else []
+            hint = "; did you mean " + " or ".join(f"'{c}'" for c in near) + "?" if near else ""
+            raise marshmallow.ValidationError(f"must be one of: {self.choices_text}{hint}") from None
+
+
 def Choice(options: Iterable[Any], default: Any, *, doc: str = "") -> fields.Field:
     options = list(options)
     return fields.Raw(load_default=default, allow_none=None in options,
-                      validate=validate.OneOf(options), metadata={"doc": doc, "options": options})
+                      validate=_OneOf(options), metadata={"doc": doc, "options": options})
 
 
 def FloatList(default: Any = None, *, doc: str = "") -> fields.Field:

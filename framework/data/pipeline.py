@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from framework.config.problems import closest
-from framework.data import cache
+from framework.data import cache, notices
 from framework.data.dataset import ArrayDataset
 from framework.data.readers import read_dataset
 from framework.data.split import SPLITS, split_rows
@@ -127,8 +127,9 @@ def prepare_training(config: dict, dataset: Any, validation: Any = None, test: A
               for role, frame in splits.items()}
     if len(splits["train"]) == 0:
         raise DataError("the training split is empty; check preprocessing.split and the dataset's size")
-    metadata = _fit(splits["train"], features)
-    arrays = {role: transform(frame, features, metadata) if len(frame) else {} for role, frame in splits.items()}
+    with notices.collected():
+        metadata = _fit(splits["train"], features)
+        arrays = {role: transform(frame, features, metadata) if len(frame) else {} for role, frame in splits.items()}
     if settings["cache"]:
         try:
             cache.save(root, key, arrays, metadata)

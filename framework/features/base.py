@@ -60,14 +60,15 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def describe_rows(column: pd.Series, bad: np.ndarray, limit: int = 5) -> str:
-    """'3 rows (positions 4, 9, 12: 'abc', 'x', '?')' for a message naming where bad values are."""
+    """'3 rows (at index 4, 9, 12; values 'abc', 'x', '?')': the index labels of the dataset, not positions
+    inside a split, so the user can find the rows in the data they gave."""
     positions = np.flatnonzero(bad)
     shown = positions[:limit]
     examples = ", ".join(_short(repr(column.iloc[i])) for i in shown)
     more = ", ..." if len(positions) > limit else ""
-    where = ", ".join(str(int(i)) for i in shown) + more
+    where = ", ".join(str(column.index[i]) for i in shown) + more
     noun = "row" if len(positions) == 1 else "rows"
-    return f"{len(positions)} {noun} (row positions {where}; values {examples}{more})"
+    return f"{len(positions)} {noun} (at index {where}; values {examples}{more})"
 
 
 def as_strings(column: pd.Series) -> pd.Series:

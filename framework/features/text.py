@@ -6,7 +6,6 @@ every row with <EOS>: a generator learns when to stop, and an empty text still h
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import marshmallow
@@ -16,12 +15,11 @@ import pyarrow as pa
 import torch
 
 from framework.config import fields as f
+from framework.data import notices
 from framework.errors import DataError
 from framework.features import tokenize
 from framework.features.base import describe_rows, missing_mask
 from framework.registry import register_feature_type
-
-logger = logging.getLogger(__name__)
 
 
 def _preprocessing_schema(name: str, default_tokenizer: str, default_lowercase: bool) -> type[f.Schema]:
@@ -114,9 +112,12 @@ class _TokenFeature:
             ids, lengths, settings["max_sequence_length"], metadata["eos_id"], metadata["pad_id"],
             settings["truncation_side"] == "left", settings["padding_side"] == "left")
         if truncated.rows:
-            logger.warning("%s feature '%s': %d of %d rows were longer than max_sequence_length %d and were truncated "
-                           "(the longest had %d tokens)", cls.kind, name, truncated.rows, len(column),
-                           settings["max_sequence_length"], truncated.longest)
+            limit, side = settings["max_sequence_length"], settings["truncation_side"]
+            notices.count(f"{cls.kind}:{name}:truncated",
+                          lambda t: f"{cls.kind} feature '{name}': {t['rows']} of {t['of']} rows were longer than "
+                                    f"max_sequence_length {limit} and lost tokens on the {side} (the longest had "
+                                    f"{t['max_longest']} tokens, <EOS> included)",
+                          rows=truncated.rows, of=len(column), max_longest=truncated.longest)
         return ragged
 
     @staticmethod

@@ -123,7 +123,7 @@ def test_a_name_registered_for_another_type_says_which_types_it_serves(raw, path
     ({"batch_size": 0}, "trainer.batch_size", "greater than or equal to 1 (got 0)"),
     ({"learning_rate": 0}, "trainer.learning_rate", "greater than 0.0 (got 0)"),
     ({"progress_bar": "yes"}, "trainer.progress_bar", "not a valid boolean (got 'yes')"),
-    ({"precision": "fp8"}, "trainer.precision", "must be one of: fp32, bf16, fp16 (got 'fp8')"),
+    ({"precision": "fp8"}, "trainer.precision", "must be one of: fp32, bf16, fp16; did you mean 'fp32' or 'fp16'? (got 'fp8')"),
     ({"early_stop": -1}, "trainer.early_stop", "greater than or equal to 0 (got -1)"),
     ({"learning_rate_scheduler": {"warmup_fraction": 1.5}}, "trainer.learning_rate_scheduler.warmup_fraction",
      "less than or equal to 1.0 (got 1.5)"),

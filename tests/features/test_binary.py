@@ -36,7 +36,7 @@ def test_values_that_are_not_true_or_false_name_rows_and_suggest_true_label():
     with pytest.raises(DataError) as caught:
         fit_transform(["survived", "died", "died"], ["died"])
     message = str(caught.value)
-    assert "binary feature 'b': 3 rows (row positions 0, 1, 2" in message
+    assert "binary feature 'b': 3 rows (at index 0, 1, 2" in message
     assert "set preprocessing.true_label" in message and "'survived', 'died'" in message
 
 
@@ -50,7 +50,7 @@ def test_true_label_maps_two_custom_labels():
 
 def test_true_label_rejects_a_third_label_at_transform():
     metadata, _ = fit_transform(["survived", "died"], ["died"], true_label="survived")
-    with pytest.raises(DataError, match=r"1 row \(row positions 1; values 'lost'\) are neither 'survived' nor 'died'"):
+    with pytest.raises(DataError, match=r"1 row \(at index 1; values 'lost'\) are neither 'survived' nor 'died'"):
         BinaryFeature.transform(pd.Series(["died", "lost"]), settings(true_label="survived"), metadata, "b")
 
 

@@ -58,13 +58,13 @@ def test_unparsable_dates_are_counted_with_up_to_five_examples():
     column = pd.Series(["2020-01-01", "x", "yy", "2020-13-45", "zz", "soon", "??", "2020-01-02"])
     with pytest.raises(DataError) as error:
         DateFeature.fit(column, settings(), "d")
-    assert str(error.value) == ("date feature 'd': 6 rows (row positions 1, 2, 3, 4, 5, ...; values 'x', 'yy', "
+    assert str(error.value) == ("date feature 'd': 6 rows (at index 1, 2, 3, 4, 5, ...; values 'x', 'yy', "
                                 "'2020-13-45', 'zz', 'soon', ...) could not be read as dates; fix them, or set "
                                 "preprocessing.datetime_format")
 
 
 def test_values_not_matching_the_given_format_are_errors():
-    with pytest.raises(DataError, match=r"1 row \(row positions 1; values '01/02/2020'\) do not match "
+    with pytest.raises(DataError, match=r"1 row \(at index 1; values '01/02/2020'\) do not match "
                                         r"preprocessing.datetime_format '%Y-%m-%d'"):
         DateFeature.fit(pd.Series(["2020-01-01", "01/02/2020"]), settings(datetime_format="%Y-%m-%d"), "d")
 

@@ -79,18 +79,18 @@ def test_numeric_strings_and_blank_cells_parse():
     np.testing.assert_array_equal(values, np.float32([1.5, 2.0, 0.0, 0.0, 1000.0]))
 
 
-def test_unparsable_strings_name_their_count_and_row_positions():
+def test_unparsable_strings_name_their_count_and_index():
     column = pd.Series(["1", "2", "abc", "4", None, "?"])
     with pytest.raises(DataError) as caught:
         NumberFeature.fit(column, settings(), "age")
     message = str(caught.value)
-    assert "number feature 'age': 2 rows (row positions 2, 5; values 'abc', '?') are not numbers" in message
+    assert "number feature 'age': 2 rows (at index 2, 5; values 'abc', '?') are not numbers" in message
     assert "declare the column as category" in message
 
 
 def test_unparsable_strings_at_predict_time_are_reported_too():
     metadata = NumberFeature.fit(TRAIN, settings(), "age")
-    with pytest.raises(DataError, match=r"1 row \(row positions 1; values 'ten'\)"):
+    with pytest.raises(DataError, match=r"1 row \(at index 1; values 'ten'\)"):
         NumberFeature.transform(pd.Series(["3", "ten"]), settings(), metadata, "age")
 
 

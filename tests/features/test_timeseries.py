@@ -49,7 +49,7 @@ def test_delimiter_and_list_cells():
 
 def test_values_that_are_not_numbers_are_named():
     with pytest.raises(DataError, match=r"timeseries feature 't' has values that are not finite numbers in 2 rows "
-                                        r"\(row positions 1, 2; values '1 b', 'nan'\)"):
+                                        r"\(at index 1, 2; values '1 b', 'nan'\)"):
         TimeseriesFeature.fit(pd.Series(["1 2", "1 b", "nan"]), settings(), "t")
 
 

@@ -55,16 +55,16 @@ def test_rows_of_another_width_are_named_with_the_expected_width():
     with pytest.raises(DataError) as error:
         VectorFeature.fit(pd.Series(["1 2", "3 4", "5", "1 2 3", "7 8"]), settings(), "v")
     assert str(error.value) == ("vector feature 'v': every vector must have 2 values (the most common width in "
-                                "training); found 1 or 3 values in 2 rows (row positions 2, 3; values '5', '1 2 3')")
+                                "training); found 1 or 3 values in 2 rows (at index 2, 3; values '5', '1 2 3')")
     metadata = VectorFeature.fit(pd.Series(["1 2"]), settings(), "v")
-    with pytest.raises(DataError, match=r"must have 2 values .* found 3 values in 1 row \(row positions 1; "):
+    with pytest.raises(DataError, match=r"must have 2 values .* found 3 values in 1 row \(at index 1; "):
         VectorFeature.transform(pd.Series(["1 2", "1 2 3"]), settings(), metadata, "v")
 
 
 @pytest.mark.parametrize("bad", ["1 x 3", "1 nan 3", "1 inf 3", "1,2,3"])
 def test_values_that_are_not_finite_numbers_are_named(bad):
     with pytest.raises(DataError, match=r"vector feature 'v' has values that are not finite numbers in 1 row "
-                                        r"\(row positions 1; values '" + bad + "'\\)"):
+                                        r"\(at index 1; values '" + bad + "'\\)"):
         VectorFeature.fit(pd.Series(["1 2 3", bad, "4 5 6"]), settings(), "v")
 
 

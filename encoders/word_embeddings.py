@@ -32,9 +32,11 @@ def _read_rows(lines: Iterable[tuple[int, str]], index: dict[str, int], out: np.
     returns which vocabulary rows were found."""
     found = np.zeros(len(out), dtype=bool)
     width = out.shape[1]
+    # the first words of vocabulary entries that hold spaces: lines starting so are parsed in full
+    spaced = {word.split(maxsplit=1)[0] for word in index if len(word.split()) > 1}
     for number, line in lines:
         head = line.split(maxsplit=1)
-        if not head or head[0] not in index:  # most lines: one split at the first space, nothing parsed
+        if not head or (head[0] not in index and head[0] not in spaced):  # most lines: one split, nothing parsed
             continue
         # a word may hold spaces (GloVe 840B has '. . .'), so the word is what stands left of the values
         word, *values = line.rsplit(maxsplit=width)

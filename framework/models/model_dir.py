@@ -1,6 +1,7 @@
 """A saved model directory: resolved config, preprocessing metadata and weights, nothing pickled."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def load_model_dir(directory: Path) -> tuple[dict, dict, ECD]:
         config = load_config(config)
     except ConfigError as error:
         raise ModelDirError(f"model directory '{directory}' has a config this version cannot read:\n{error}") from None
-    module = ECD(config, saved["features"])
+    module = ECD(_rebuilt_from_saved_weights(config), saved["features"])
     load_weights(module, directory / WEIGHTS)
     return config, saved["features"], module
+
+
+def _rebuilt_from_saved_weights(config: dict) -> dict:
+    """The config a saved model's modules are built from: settings that only choose initial weights
+    (a word-vectors file) are dropped, because the saved weights replace them and the file may be gone."""
+    rebuilt = copy.deepcopy(config)
+    for feature in rebuilt["input_features"]:
+        if (feature.get("encoder") or {}).get("pretrained_embeddings"):
+            feature["encoder"]["pretrained_embeddings"] = None
+    return rebuilt

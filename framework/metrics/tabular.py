@@ -11,32 +11,37 @@ import torch
 from framework.registry import register_metric
 
 
-@register_metric("loss", types=("number", "binary", "category"), goal="min")
+@register_metric("loss", types=("number", "binary", "category", "set", "vector"), goal="min")
 def loss(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     return outputs["loss"]
 
 
-@register_metric("mse", types=("number",), goal="min")
+@register_metric("mse", types=("number", "vector"), goal="min")
 def mse(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     return torch.mean((outputs["predictions"].double() - target.double()) ** 2)
 
 
-@register_metric("mae", types=("number",), goal="min")
+@register_metric("mae", types=("number", "vector"), goal="min")
 def mae(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     return torch.mean(torch.abs(outputs["predictions"].double() - target.double()))
 
 
-@register_metric("rmse", types=("number",), goal="min")
+@register_metric("rmse", types=("number", "vector"), goal="min")
 def rmse(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     return torch.sqrt(mse(outputs, target, settings))
 
 
-@register_metric("r2", types=("number",), goal="max")
+@register_metric("r2", types=("number", "vector"), goal="max")
 def r2(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
-    target = target.double()
-    residual = torch.sum((target - outputs["predictions"].double()) ** 2)
-    total = torch.sum((target - target.mean()) ** 2)
-    return 1.0 - residual / total.clamp_min(torch.finfo(torch.float64).tiny)
+    """The mean of each dimension's R² (sklearn's r2_score, multioutput="uniform_average"); a constant
+    target scores 1 when predicted exactly, else 0 (sklearn's force_finite)."""
+    target, predicted = target.double(), outputs["predictions"].double()
+    if target.dim() == 1:
+        target, predicted = target.unsqueeze(1), predicted.unsqueeze(1)
+    residual = torch.sum((target - predicted) ** 2, dim=0)
+    total = torch.sum((target - target.mean(dim=0)) ** 2, dim=0)
+    constant = (residual == 0).double()
+    return torch.where(total > 0, 1.0 - residual / total.clamp_min(torch.finfo(torch.float64).tiny), constant).mean()
 
 
 @register_metric("accuracy", types=("binary", "category"), goal="max")
@@ -55,19 +60,19 @@ def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     return torch.where(denominator > 0, numerator / denominator.clamp_min(1), torch.zeros_like(numerator))
 
 
-@register_metric("precision", types=("binary",), goal="max")
+@register_metric("precision", types=("binary", "set"), goal="max")
 def precision(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     true_positive, predicted, _ = _binary_counts(outputs, target)
     return _ratio(true_positive, predicted)
 
 
-@register_metric("recall", types=("binary",), goal="max")
+@register_metric("recall", types=("binary", "set"), goal="max")
 def recall(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     true_positive, _, actual = _binary_counts(outputs, target)
     return _ratio(true_positive, actual)
 
 
-@register_metric("f1", types=("binary",), goal="max")
+@register_metric("f1", types=("binary", "set"), goal="max")
 def f1(outputs: dict, target: torch.Tensor, settings: dict) -> torch.Tensor:
     true_positive, predicted, actual = _binary_counts(outputs, target)
     return _ratio(2 * true_positive, predicted + actual)

@@ -178,7 +178,7 @@ def test_optimizer_state_round_trip_gives_the_same_next_step(registry, entry, tm
     def model_and_optimizer():
         torch.manual_seed(0)
         model = torch.nn.Linear(4, 2)
-        return model, build_optimizer(model.parameters(), settings, learning_rate=0.1, weight_decay=0.01)
+        return model, build_optimizer(model, settings, learning_rate=0.1, weight_decay=0.01)
 
     def step(model, optimizer):
         optimizer.zero_grad()

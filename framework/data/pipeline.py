@@ -67,7 +67,7 @@ def check_not_all_missing(frame: pd.DataFrame, features: list[dict], role: str) 
                             f"the {role}: all {len(frame)} rows are missing")
 
 
-def _drop_missing(frame: pd.DataFrame, features: list[dict], role: str) -> pd.DataFrame:
+def drop_missing(frame: pd.DataFrame, features: list[dict], role: str) -> pd.DataFrame:
     """Rows missing a value of a drop_row feature are dropped (outputs are drop_row by default)."""
     keep = np.ones(len(frame), dtype=bool)
     for feature in features:
@@ -122,8 +122,8 @@ def prepare_training(config: dict, dataset: Any, validation: Any = None, test: A
         if hit is not None:
             arrays, metadata = hit
             return Prepared({name: ArrayDataset(arrays.get(name, {})) for name in SPLITS}, metadata, cache_hit=True)
-    splits = _split(used, settings, config["seed"], explicit=validation is not None or test is not None)
-    splits = {role: _drop_missing(frame, features, f"{role} split") if len(frame) else frame
+    splits = split_frames(used, settings, config["seed"], explicit=validation is not None or test is not None)
+    splits = {role: drop_missing(frame, features, f"{role} split") if len(frame) else frame
               for role, frame in splits.items()}
     if len(splits["train"]) == 0:
         raise DataError("the training split is empty; check preprocessing.split and the dataset's size")
@@ -138,7 +138,7 @@ def prepare_training(config: dict, dataset: Any, validation: Any = None, test: A
     return Prepared({role: ArrayDataset(arrays[role]) for role in SPLITS}, metadata)
 
 
-def _split(frames: dict[str, pd.DataFrame | None], settings: dict, seed: int, explicit: bool) -> dict[str, pd.DataFrame]:
+def split_frames(frames: dict[str, pd.DataFrame | None], settings: dict, seed: int, explicit: bool) -> dict[str, pd.DataFrame]:
     train = _sample(frames["train"], settings, seed)
     if explicit:
         empty = train.iloc[:0]

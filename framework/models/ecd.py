@@ -92,3 +92,9 @@ class ECD(nn.Module):
         if auxiliary is not None:
             total = total + auxiliary
         return total, each
+
+    def evaluate_dataset(self, dataset, batch_size: int, device: torch.device, precision: str = "fp32") -> dict:
+        """{output: {metric: value}, "combined": {"loss": value}} over a whole split."""
+        from framework.training.evaluation import evaluate
+
+        return evaluate(self, dataset, batch_size, device, precision)

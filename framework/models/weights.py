@@ -10,14 +10,23 @@ from framework.errors import ModelDirError
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
-    safetensors.torch.save_model(model, str(path))
+    """Every tensor of the model, or only what `model.saved_state()` names (an LLM's adapter: its base
+    weights come from the base model)."""
+    if hasattr(model, "saved_state"):
+        state = {name: tensor.contiguous() for name, tensor in model.saved_state().items()}
+        safetensors.torch.save_file(state, str(path))
+    else:
+        safetensors.torch.save_model(model, str(path))
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
     if not path.is_file():
         raise ModelDirError(f"weights file '{path}' does not exist")
     try:
-        missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+        if hasattr(model, "load_saved_state"):
+            missing, unexpected = model.load_saved_state(safetensors.torch.load_file(str(path)))
+        else:
+            missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a damaged file
         raise ModelDirError(f"weights file '{path}' could not be read: {error}") from None
     if missing or unexpected:

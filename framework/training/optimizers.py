@@ -40,9 +40,15 @@ register_optimizer("rmsprop", schema=RMSpropSchema)(torch.optim.RMSprop)
 register_optimizer("adagrad", schema=AdagradSchema)(torch.optim.Adagrad)
 
 
-def build_optimizer(parameters, settings: dict, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, settings: dict, learning_rate: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    """The optimizer over the model's trainable parameters, or over the groups the model defines
+    (`model.parameter_groups`, e.g. LoRA+); a group's `lr_scale` multiplies the scheduled rate."""
     options = {key: value for key, value in settings.items() if key != "type"}
     if "betas" in options:
         options["betas"] = tuple(options["betas"])
-    trainable = [p for p in parameters if p.requires_grad]
-    return optimizers.get(settings["type"]).cls(trainable, lr=learning_rate, weight_decay=weight_decay, **options)
+    optimizer_cls = optimizers.get(settings["type"]).cls
+    if hasattr(model, "parameter_groups"):
+        return model.parameter_groups(optimizer_cls, learning_rate, weight_decay, options)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return optimizer_cls(trainable, lr=learning_rate, weight_decay=weight_decay, **options)

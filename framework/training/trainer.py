@@ -26,7 +26,6 @@ from framework.models.weights import load_weights, save_weights
 from framework.registry import metrics
 from framework.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint
 from framework.training.device import autocast, check_precision
-from framework.training.evaluation import evaluate
 from framework.training.optimizers import build_optimizer
 from framework.training.schedule import learning_rate_at
 
@@ -93,7 +92,7 @@ class Trainer:
     def fit(self, train: ArrayDataset, validation: ArrayDataset, test: ArrayDataset, resume: bool = False) -> dict:
         s = self.settings
         model = self.model.to(self.device)
-        optimizer = build_optimizer(model.parameters(), s["optimizer"], s["learning_rate"], s["weight_decay"])
+        optimizer = build_optimizer(model, s["optimizer"], s["learning_rate"], s["weight_decay"])
         scaler = torch.amp.GradScaler("cuda") if s["precision"] == "fp16" else None
         batch_size, accumulation = s["batch_size"], s["gradient_accumulation_steps"]
         batches_per_epoch = train.num_batches(batch_size, fold_single_row=True)
@@ -114,6 +113,7 @@ class Trainer:
             return state.statistics
 
         names = model.input_names + list(model.output_features)
+        after_step = getattr(model, "after_optimizer_step", None)  # a model's own per-step work (AdaLoRA)
         progress = tqdm(total=total_steps, initial=state.step, disable=not s["progress_bar"], unit="step",
                         dynamic_ncols=True, leave=True)
         last_refresh = time.monotonic()
@@ -157,7 +157,7 @@ class Trainer:
                 rate = learning_rate_at(state.step, s["learning_rate"], s["learning_rate_scheduler"], total_steps,
                                         state.plateau_factor)
                 for group in optimizer.param_groups:
-                    group["lr"] = rate
+                    group["lr"] = rate * group.get("lr_scale", 1.0)
                 if s["max_grad_norm"] is not None:
                     if scaler is not None:
                         scaler.unscale_(optimizer)
@@ -167,6 +167,8 @@ class Trainer:
                     scaler.update()
                 else:
                     optimizer.step()
+                if after_step is not None:
+                    after_step(state.step)
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
                 progress.update(1)
@@ -235,12 +237,12 @@ class Trainer:
                          test: ArrayDataset, results: dict) -> dict:
         s = self.settings
         if s["evaluate_training_set"] or not len(validation):
-            results["train"] = evaluate(self.model, train, s["eval_batch_size"], self.device, s["precision"])
+            results["train"] = self.model.evaluate_dataset(train, s["eval_batch_size"], self.device, s["precision"])
         else:
             results["train"] = {name: {"loss": value} for name, value in train_losses.items()}
         for split, dataset in (("validation", validation), ("test", test)):
             if len(dataset):
-                results[split] = evaluate(self.model, dataset, s["eval_batch_size"], self.device, s["precision"])
+                results[split] = self.model.evaluate_dataset(dataset, s["eval_batch_size"], self.device, s["precision"])
         return results
 
     @staticmethod
@@ -259,7 +261,8 @@ class Trainer:
 
     def _save_best(self, model: ECD) -> None:
         if self.checkpoint_dir is None:
-            self._best_in_memory = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state = model.saved_state() if hasattr(model, "saved_state") else model.state_dict()
+            self._best_in_memory = {k: v.detach().clone() for k, v in state.items()}
             return
         with atomic.atomic_dir(self.checkpoint_dir / "best") as tmp:
             save_weights(model, tmp / "model.safetensors")
@@ -269,7 +272,10 @@ class Trainer:
         if self.checkpoint_dir is None:
             best = getattr(self, "_best_in_memory", None)
             if best is not None:
-                self.model.load_state_dict(best)
+                if hasattr(self.model, "load_saved_state"):
+                    self.model.load_saved_state(best)
+                else:
+                    self.model.load_state_dict(best)
             return
         best = self.checkpoint_dir / "best" / "model.safetensors"
         atomic.recover_dir(self.checkpoint_dir / "best")

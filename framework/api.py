@@ -27,6 +27,11 @@ class Model:
         self.config = load_config(config)
         self.metadata: dict | None = None
         self.module = None
+        self.tokenizer = None  # an llm's, loaded on first use
+
+    @property
+    def is_llm(self) -> bool:
+        return self.config["model_type"] == "llm"
 
     # -- training -----------------------------------------------------------------------------
     def train(self, dataset: Any, validation: Any = None, test: Any = None, *, output_dir: str | os.PathLike | None = "results",
@@ -37,6 +42,10 @@ class Model:
         `resume`, continues the newest such run from its latest checkpoint. `output_dir=None`
         trains in memory and writes nothing.
         """
+        if self.is_llm:
+            from framework.llm import runner
+
+            return runner.train(self, dataset, validation, test, output_dir, experiment_name, resume)
         from framework import runs
         from framework.data.pipeline import prepare_training
         from framework.models.ecd import ECD
@@ -71,6 +80,11 @@ class Model:
         if self.module is None:
             raise FrameworkError("the model is not trained: call train() or Model.load() first")
 
+    def _require_ecd(self, verb: str) -> None:
+        if self.is_llm:
+            raise FrameworkError(f"{verb} applies to ecd models; for an LLM's embeddings use it as a text encoder "
+                                 "of an ecd model")
+
     def _device(self):
         from framework.training.device import resolve_device
 
@@ -82,7 +96,13 @@ class Model:
         return batch_size or self.config["trainer"]["eval_batch_size"]
 
     def predict(self, dataset: Any, batch_size: int | None = None):
-        """A DataFrame of <output>_predictions (and probabilities for classifiers), in input row order."""
+        """A DataFrame of <output>_predictions (and probabilities for classifiers), in input row order.
+
+        An llm predicts without training too: zero-shot, or few-shot with prompt.examples."""
+        if self.is_llm:
+            from framework.llm import runner
+
+            return runner.predict(self, dataset, batch_size)
         from framework.predict import predict_frame
 
         self._require_trained()
@@ -91,6 +111,10 @@ class Model:
 
     def evaluate(self, dataset: Any, batch_size: int | None = None) -> dict[str, dict[str, float]]:
         """{output name: {metric: value}} plus {"combined": {"loss": value}}."""
+        if self.is_llm:
+            from framework.llm import runner
+
+            return runner.evaluate(self, dataset, batch_size)
         from framework.data.pipeline import prepare_inference
         from framework.training.evaluation import evaluate
 
@@ -104,6 +128,7 @@ class Model:
         from framework.activations import layer_names
 
         self._require_trained()
+        self._require_ecd("layer_names")
         return layer_names(self.module)
 
     def collect_activations(self, dataset: Any, layers: list[str], batch_size: int | None = None) -> dict:
@@ -112,21 +137,35 @@ class Model:
         from framework.data.pipeline import prepare_inference
 
         self._require_trained()
+        self._require_ecd("collect_activations")
         arrays, _ = prepare_inference(self.config, self.metadata, dataset, with_targets=False)
         return collect(self.module, arrays, list(layers), self._batch_size(batch_size), self._device())
 
     # -- persistence --------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> None:
+    def save(self, directory: str | os.PathLike, merged: bool = False) -> None:
+        """Writes the model to `directory` atomically. An llm's adapter is saved in peft's format; with
+        `merged=True` also as one transformers model with the adapter folded in (merged/)."""
+        self._require_trained()
+        if self.is_llm:
+            from framework.llm import runner
+
+            return runner.save(self, directory, merged=merged)
+        if merged:
+            raise FrameworkError("merged=True applies to llm models (an adapter folded into its base model)")
         from framework.models.model_dir import save_model_dir
 
-        self._require_trained()
         save_model_dir(Path(directory), self.config, self.metadata, self.module)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "Model":
         from framework.models.model_dir import load_model_dir
 
+        if (Path(directory) / "tokenizer").is_dir() and not (Path(directory) / "weights.safetensors").is_file():
+            from framework.llm import runner
+
+            return runner.load(cls, Path(directory))
+
         config, metadata, module = load_model_dir(Path(directory))
         model = cls.__new__(cls)
-        model.config, model.metadata, model.module = config, metadata, module
+        model.config, model.metadata, model.module, model.tokenizer = config, metadata, module, None
         return model

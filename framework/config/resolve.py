@@ -25,6 +25,10 @@ def resolve_config(raw: Any) -> dict:
     if not isinstance(raw, dict):
         problems.add("", f"a config must be a mapping of sections, got {type(raw).__name__}")
         problems.raise_if_any()
+    if raw.get("model_type") == "llm":
+        from framework.llm.config import resolve_llm_config
+
+        return resolve_llm_config(raw, problems)
     top = problems.load(TopLevelSchema, raw, "")
     if top is None:  # a bad top-level value is reported; the sections are still checked, so all problems show
         top = {name: raw.get(name) for name in TopLevelSchema().fields}
@@ -39,8 +43,8 @@ def resolve_config(raw: Any) -> dict:
         config[key] = [_resolve_feature(raw_feature, join(key, i), role, defaults, problems)
                        for i, raw_feature in enumerate(top[key])]
     config["combiner"] = _resolve_component(top["combiner"], "combiner", combiners, None, "concat", problems)
-    config["preprocessing"] = _resolve_preprocessing(top["preprocessing"], problems)
-    config["trainer"] = _resolve_trainer(top["trainer"], problems)
+    config["preprocessing"] = resolve_preprocessing(top["preprocessing"], problems)
+    config["trainer"] = resolve_trainer(top["trainer"], problems)
     config["defaults"] = top["defaults"] or {}
     _check_cross_references(config, problems)
     problems.raise_if_any()
@@ -173,7 +177,7 @@ def _resolve_component(raw: Any, path: str, registry: Registry, data_type: str |
     return None if settings is None else {"type": name, **settings}
 
 
-def _resolve_preprocessing(raw: Any, problems: Problems) -> dict | None:
+def resolve_preprocessing(raw: Any, problems: Problems) -> dict | None:
     section = problems.load(PreprocessingSchema, raw, "preprocessing")
     if section is None:
         return None
@@ -189,8 +193,8 @@ def _resolve_preprocessing(raw: Any, problems: Problems) -> dict | None:
     return section
 
 
-def _resolve_trainer(raw: Any, problems: Problems) -> dict | None:
-    trainer = problems.load(TrainerSchema, raw, "trainer")
+def resolve_trainer(raw: Any, problems: Problems, schema: type = TrainerSchema) -> dict | None:
+    trainer = problems.load(schema, raw, "trainer")
     sections = raw if isinstance(raw, dict) else {}
     # the subsections are checked even when the rest failed, so all their problems show at once
     optimizer = _resolve_component(sections.get("optimizer"), "trainer.optimizer", optimizers, None, "adam", problems)
@@ -235,7 +239,7 @@ def _check_cross_references(config: dict, problems: Problems) -> None:
             seen.setdefault(feature["name"], path)
     output_list = config.get("output_features")
     if config["trainer"] is not None and output_list and None not in output_list:
-        _check_validation_target(config["trainer"], {feature["name"]: feature for feature in output_list}, problems)
+        check_validation_target(config["trainer"], {feature["name"]: feature for feature in output_list}, problems)
     preprocessing = config["preprocessing"]
     split = preprocessing["split"] if preprocessing is not None else None
     if split is not None and split["type"] == "stratify" and output_list is not None and None not in output_list:
@@ -245,7 +249,7 @@ def _check_cross_references(config: dict, problems: Problems) -> None:
                          f"stratify needs the column of a binary or category output, got '{split['column']}'")
 
 
-def _check_validation_target(trainer: dict, outputs: dict[str, dict], problems: Problems) -> None:
+def check_validation_target(trainer: dict, outputs: dict[str, dict], problems: Problems) -> None:
     field = trainer["validation_field"] or (next(iter(outputs)) if len(outputs) == 1 else "combined")
     trainer["validation_field"] = field
     if field != "combined" and field not in outputs:

@@ -7,7 +7,8 @@ from framework.config import fields as f
 
 
 class TopLevelSchema(f.Schema):
-    model_type = f.Choice(["ecd"], "ecd", doc="ecd: encoders -> combiner -> decoders")
+    model_type = f.Choice(["ecd", "llm"], "ecd", doc="ecd: encoders -> combiner -> decoders; llm: a causal "
+                                                     "language model fine-tuned text to text")
     input_features = fields.List(fields.Raw(), required=True, metadata={"doc": "the model's inputs"})
     output_features = fields.List(fields.Raw(), required=True, metadata={"doc": "what the model predicts"})
     combiner = f.Any_(None, doc="{type: concat, ...its settings}")

@@ -141,6 +141,25 @@ class Model:
         arrays, _ = prepare_inference(self.config, self.metadata, dataset, with_targets=False)
         return collect(self.module, arrays, list(layers), self._batch_size(batch_size), self._device())
 
+    def embed(self, dataset: Any, feature: str | None = None, batch_size: int | None = None):
+        """The pooled encoder output of one input feature (default: the only text input, else the only
+        input) for every row, as an array [rows, size]: e.g. an LLM encoder's text embeddings."""
+        self._require_trained()
+        self._require_ecd("embed")
+        inputs = [f["name"] for f in self.config["input_features"]]
+        if feature is None:
+            texts = [f["name"] for f in self.config["input_features"] if f["type"] == "text"]
+            candidates = texts if len(texts) == 1 else inputs
+            if len(candidates) != 1:
+                raise FrameworkError(f"embed needs feature=: the model has several inputs ({', '.join(inputs)})")
+            feature = candidates[0]
+        if feature not in inputs:
+            from framework.config.problems import did_you_mean
+
+            raise FrameworkError(f"unknown input feature '{feature}'; {did_you_mean(feature, inputs)}")
+        layer = f"input_features.{feature}.encoder"
+        return self.collect_activations(dataset, [layer], batch_size)[layer]
+
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, merged: bool = False) -> None:
         """Writes the model to `directory` atomically. An llm's adapter is saved in peft's format; with

@@ -2,7 +2,10 @@
 is tested the moment it registers): schema fields are the constructor's keyword-only parameters with
 the same defaults, positional parameters are data-derived context, outputs have the right shapes, and
 weights survive a safetensors round trip."""
+import functools
 import inspect
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,10 +18,11 @@ from framework.models.weights import load_weights, save_weights
 from framework.models.encoded import Encoded, as_encoded
 from framework.registry import combiners, decoders, encoders, feature_types, losses, metrics, optimizers
 from framework.training.optimizers import build_optimizer
+from tiny_llm import build_tiny_bert
 
 MODULE_REGISTRIES = (encoders, combiners, decoders, losses)
 CONTEXT_NAMES = {"input_size", "vocab_size", "num_outputs", "vocab", "frequencies", "input_sizes", "pad_id",
-                 "sos_id", "eos_id", "max_length"}
+                 "sos_id", "eos_id", "max_length", "embeddings_cached"}
 ROWS = 6
 COLUMNS = {
     "number": pd.Series([0.5, -1.0, 2.0, 3.5, 0.0, 1.0]),
@@ -34,6 +38,16 @@ COLUMNS = {
 }
 # combiners that need names of the inputs they are given
 COMBINER_SETTINGS = {"comparator": {"entity_1": ["a"], "entity_2": ["b"]}}
+
+
+@functools.lru_cache(maxsize=None)
+def _tiny_bert() -> str:
+    return str(build_tiny_bert(Path(tempfile.mkdtemp(prefix="contract-bert-"))))
+
+
+def required_settings(registry, entry) -> dict:
+    """Settings without a default: an llm encoder's base model (a tiny BERT saved for these tests)."""
+    return {"base_model": _tiny_bert()} if registry is encoders and entry.name == "llm" else {}
 
 
 def entry_id(entry) -> str:
@@ -77,7 +91,8 @@ def variants(registry, entry) -> list[dict]:
     fields = schema().fields
     rich = {k: v for k, v in {"num_fc_layers": 2, "norm": "batch", "dropout": 0.1, "residual": True,
                               "embedding_size": 2}.items() if k in fields}
-    given = COMBINER_SETTINGS.get(entry.name, {}) if registry is combiners else {}
+    given = {**(COMBINER_SETTINGS.get(entry.name, {}) if registry is combiners else {}),
+             **required_settings(registry, entry)}
     return [schema().load(given)] + ([schema().load({**given, **rich})] if rich else [])
 
 
@@ -127,7 +142,8 @@ def shape_matches(shape: tuple, expected: tuple) -> bool:
 def test_schema_fields_are_the_keyword_only_parameters_with_the_same_defaults(registry, entry):
     assert entry.schema is not None
     assert list(entry.schema().fields) == setting_parameters(entry.cls)
-    assert defaults_of(entry.schema) == keyword_defaults(entry.cls)
+    required = required_settings(registry, entry)
+    assert entry.schema().load(required) == {**keyword_defaults(entry.cls), **required}
 
 
 @pytest.mark.parametrize("registry, entry", entries_of(*MODULE_REGISTRIES))

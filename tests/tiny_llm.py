@@ -61,3 +61,28 @@ def llm_config(base_model: Path, **overrides) -> dict:
     for key, value in overrides.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) and isinstance(config.get(key), dict) else value
     return config
+
+
+def build_tiny_bert(directory: Path, words: list[str] | None = None, hidden: int = 32) -> Path:
+    """Saves a random-weight BertModel (a bidirectional encoder, [CLS] ... [SEP]) and its tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    words = words or ["the", "cat", "sat", "a", "dog", "and", "dogs", "cats", "all", "of", "them", "no", "end", "!",
+                      ",", "good", "bad", "movie", "film", "great", "awful", *COUNTRIES, *CITIES]
+    vocab = {token: i for i, token in enumerate(specials + sorted(set(words) - set(specials)))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=vocab["[PAD]"])
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -118,6 +118,7 @@ def _resolve_feature(raw: Any, path: str, role: str, defaults: dict, problems: P
     if role == "input":
         feature["encoder"] = _resolve_component(feature["encoder"], join(path, "encoder"), encoders,
                                                 feature["type"], kind.default_encoder, problems)
+        _apply_encoder_preprocessing(feature, preprocessing, path, problems)
         return feature
     if kind.default_decoder is None:
         problems.add(join(path, "type"), f"'{feature['type']}' cannot be an output feature")
@@ -130,6 +131,21 @@ def _resolve_feature(raw: Any, path: str, role: str, defaults: dict, problems: P
     if check_extras:
         _check_type_specific(raw, feature, path, problems)
     return _drop_inapplicable(feature)
+
+
+def _apply_encoder_preprocessing(feature: dict, given: Any, path: str, problems: Problems) -> None:
+    """An encoder that needs its own preprocessing (the llm encoder: its model's tokenizer) sets it;
+    a different value the user gave is a contradiction, reported."""
+    encoder, preprocessing = feature["encoder"], feature["preprocessing"]
+    if encoder is None or preprocessing is None:
+        return
+    needs = getattr(encoders.get(encoder["type"], feature["type"]).cls, "preprocessing_for", None)
+    for key, value in (needs(encoder) if needs else {}).items():
+        own = given.get(key) if isinstance(given, dict) else None
+        if own is not None and own != value and not (key == "tokenizer" and own == "pretrained"):
+            problems.add(join(join(path, "preprocessing"), key), f"the {encoder['type']} encoder sets it to "
+                                                                 f"{value!r} (its model's own); got {own!r}")
+        preprocessing[key] = value
 
 
 def _resolve_metrics(feature: dict, kind: Any, path: str, problems: Problems) -> list[str]:

@@ -16,6 +16,7 @@ import pandas as pd
 from framework.config.problems import closest
 from framework.data import cache, notices
 from framework.data.dataset import ArrayDataset
+from framework.data.embedding_cache import embed_columns
 from framework.data.readers import read_dataset
 from framework.data.split import SPLITS, split_rows
 from framework.errors import DataError
@@ -130,6 +131,7 @@ def prepare_training(config: dict, dataset: Any, validation: Any = None, test: A
     with notices.collected():
         metadata = _fit(splits["train"], features)
         arrays = {role: transform(frame, features, metadata) if len(frame) else {} for role, frame in splits.items()}
+    embed_columns(config, metadata, arrays, progress_bar=config["trainer"]["progress_bar"])
     if settings["cache"]:
         try:
             cache.save(root, key, arrays, metadata)
@@ -165,4 +167,6 @@ def prepare_inference(config: dict, metadata: dict, dataset: Any, with_targets: 
             raise DataError("every row of the dataset is missing a value of an output feature")
     rows = np.flatnonzero(keep)
     frame = frame.iloc[rows] if not keep.all() else frame
-    return ArrayDataset(transform(frame, features, metadata)), frame.index
+    arrays = transform(frame, features, metadata)
+    embed_columns(config, metadata, {"data": arrays}, progress_bar=config["trainer"]["progress_bar"])
+    return ArrayDataset(arrays), frame.index

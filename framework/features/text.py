@@ -122,7 +122,8 @@ class _TokenFeature:
 
     @staticmethod
     def input_context(metadata: dict) -> dict:
-        return {"vocab_size": len(metadata["vocab"]), "pad_id": metadata["pad_id"], "vocab": metadata["vocab"]}
+        return {"vocab_size": len(metadata["vocab"]), "pad_id": metadata["pad_id"], "vocab": metadata["vocab"],
+                "embeddings_cached": metadata.get("embeddings_cached", False)}
 
     @staticmethod
     def output_context(metadata: dict) -> dict:

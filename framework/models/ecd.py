@@ -93,6 +93,23 @@ class ECD(nn.Module):
             total = total + auxiliary
         return total, each
 
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """Every tensor, except those a module declares it gets back from elsewhere (a frozen pretrained
+        encoder's weights: they load from its base model)."""
+        state = self.state_dict()
+        for prefix, module in self.named_modules():
+            keep = module.saved_parameter_names() if hasattr(module, "saved_parameter_names") else None
+            if keep is None:
+                continue
+            for key in [k for k in state if k.startswith(prefix + ".") and k[len(prefix) + 1:] not in keep]:
+                del state[key]
+        return state
+
+    def load_saved_state(self, tensors: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+        expected = set(self.saved_state())
+        self.load_state_dict({k: v for k, v in tensors.items() if k in expected}, strict=False)
+        return sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+
     def evaluate_dataset(self, dataset, batch_size: int, device: torch.device, precision: str = "fp32") -> dict:
         """{output: {metric: value}, "combined": {"loss": value}} over a whole split."""
         from framework.training.evaluation import evaluate

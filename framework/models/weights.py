@@ -10,13 +10,18 @@ from framework.errors import ModelDirError
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
-    """Every tensor of the model, or only what `model.saved_state()` names (an LLM's adapter: its base
-    weights come from the base model)."""
-    if hasattr(model, "saved_state"):
-        state = {name: tensor.contiguous() for name, tensor in model.saved_state().items()}
-        safetensors.torch.save_file(state, str(path))
-    else:
+    """Every tensor of the model, or only what `model.saved_state()` names (an LLM's adapter, not the
+    frozen base weights that load from the base model again)."""
+    if not hasattr(model, "saved_state"):
         safetensors.torch.save_model(model, str(path))
+        return
+    state, storages = {}, set()
+    for name, tensor in model.saved_state().items():
+        storage = tensor.untyped_storage().data_ptr() if tensor.numel() else None
+        # safetensors refuses tensors sharing memory (tied weights): a shared one is saved as a copy
+        state[name] = tensor.clone().contiguous() if storage in storages else tensor.contiguous()
+        storages.add(storage)
+    safetensors.torch.save_file(state, str(path))
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "framework" / "version.py").read_text()).group(1)
@@ -30,10 +30,21 @@ LLM = [
 EXTRAS = {
     "llm": LLM,
     "deepspeed": ["deepspeed>=0.19.8,<0.20"],
+    # not torchvision: PyPI's wheels are built against the CUDA torch, fail to import beside the CPU one
+    # and then break transformers' model imports; encoders/_torchvision_arch.py holds its ResNet and ViT
+    "image": ["pillow>=10"],
+    "audio": ["soundfile>=0.12"],
+    "hyperopt": ["optuna>=4"],
+    "viz": ["matplotlib>=3.8"],
+    "serve": ["fastapi>=0.110", "uvicorn>=0.30", "python-multipart>=0.0.9"],
+    "export": ["onnx>=1.16", "onnxscript>=0.2"],
+    "upload": ["huggingface-hub>=0.24"],
+    "tracking": ["tensorboard>=2.15", "mlflow-skinny>=2.10"],
 }
 EXTRAS["full"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
-# the tests build tiny Hugging Face models and tokenizers offline, so they need the LLM stack too
-EXTRAS["test"] = ["pytest>=8", "hypothesis>=6", "scikit-learn>=1.5", *LLM]
+# the tests exercise every optional capability for real (tiny Hugging Face models built offline, DeepSpeed
+# over gloo, a served model), so they install them all
+EXTRAS["test"] = ["pytest>=8", "hypothesis>=6", "scikit-learn>=1.5", "httpx>=0.27", "gguf>=0.10", *EXTRAS["full"]]
 
 setup(
     name="framework",
@@ -42,19 +53,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=[
-        "framework",
-        "framework.config",
-        "framework.data",
-        "framework.features",
-        "framework.losses",
-        "framework.metrics",
-        "framework.models",
-        "framework.training",
-        "encoders",
-        "decoders",
-        "combiners",
-    ],
+    packages=find_packages(include=["framework", "framework.*", "encoders", "decoders", "combiners"]),
     install_requires=CORE,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["framework = framework.cli:main"]},

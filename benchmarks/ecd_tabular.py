@@ -30,12 +30,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from common import framework_run, head, optimizer_step, timed_steps, training_arguments
 from framework.config import load_config
-from framework.data.dataset import ArrayDataset
 from framework.data.pipeline import prepare_training
-from framework.models.ecd import ECD
-from framework.training.seeding import seeded
-from framework.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,51 +137,20 @@ class HandWritten(nn.Module):
 
 def hand_written_run(columns: dict[str, np.ndarray], vocab_sizes: dict[str, int], batch_size: int,
                      steps: int, seed: int) -> tuple[float, float]:
-    """Seconds for `steps` optimizer steps of an idiomatic PyTorch loop (tensors made once, a fresh
-    permutation each epoch, each batch an index of every column), and the last epoch's mean loss."""
+    """Seconds for `steps` optimizer steps of an idiomatic PyTorch loop (tensors made once, each batch an
+    index of every column), and the last epoch's mean loss."""
     torch.manual_seed(seed)
     model = HandWritten(NUMBERS + list(CATEGORIES) + BINARIES, vocab_sizes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
     tensors = {name: torch.from_numpy(array) for name, array in columns.items()}
-    rows = len(tensors["target"])
-    generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    step = 0
     model.train()
-    while step < steps:
-        order = torch.randperm(rows, generator=generator)
-        loss_sum, batches = torch.zeros(()), 0
-        for begin in range(0, rows, batch_size):
-            index = order[begin: begin + batch_size]
-            batch = {name: tensor[index] for name, tensor in tensors.items()}
-            loss = loss_fn(model(batch), batch["target"])
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.detach()
-            batches += 1
-            step += 1
-            if step == steps:
-                break
-    return time.perf_counter() - start, loss_sum.item() / batches
 
+    def step(index: torch.Tensor) -> torch.Tensor:
+        batch = {name: tensor[index] for name, tensor in tensors.items()}
+        return optimizer_step(loss_fn(model(batch), batch["target"]), optimizer)
 
-def framework_run(config: dict, train: ArrayDataset, validation: ArrayDataset, metadata: dict) -> tuple[float, float]:
-    """Seconds of Trainer.fit (model construction excluded: the loop, the per-epoch statistics and a
-    one-batch validation, so evaluation is negligible next to the training steps), and the last
-    epoch's mean training loss."""
-    device = torch.device("cpu")
-    with seeded(config["seed"], device):
-        module = ECD(config, metadata)
-        trainer = Trainer(module, config, device, run_dir=None)
-        start = time.perf_counter()
-        statistics_ = trainer.fit(train, validation, ArrayDataset({}))
-        return time.perf_counter() - start, statistics_["train"]["combined"]["loss"][-1]
-
-
-def head(dataset: ArrayDataset, rows: int) -> ArrayDataset:
-    return ArrayDataset({name: array[:rows] for name, array in dataset.columns.items()})
+    return timed_steps(step, len(tensors["target"]), batch_size, steps, seed)
 
 
 def time_training(prepared, epochs: int, batch_size: int, repeats: int, progress_bar: bool) -> dict:
@@ -274,11 +240,7 @@ def report(rows: int, prep: dict, train: dict, cli: dict, args) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed training run")
-    parser.add_argument("--repeats", type=int, default=9, help="timed runs of each loop (median reported)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads for both loops")
+    training_arguments(parser, rows=200_000, repeats=9, threads_help="torch.set_num_threads for both loops")
     parser.add_argument("--no-progress-bar", dest="progress_bar", action="store_false",
                         help="train the framework with trainer.progress_bar false (default: on, as users have it)")
     return parser.parse_args()

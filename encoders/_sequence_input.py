@@ -73,18 +73,21 @@ class TokenEmbedding(nn.Module):
 
 
 class StepProjection(nn.Module):
-    """Values [B, T] padded with NaN -> each step projected to [B, T, E], and the mask `~isnan`."""
+    """Values [B, T] (one a step) or [B, T, D] (`input_size` D a step, such as audio frames), padded with
+    NaN -> each step projected to [B, T, E], and the mask of real steps (`~isnan` of a step's first value)."""
 
-    def __init__(self, *, embedding_size: int, dropout: float):
+    def __init__(self, input_size: int = 1, *, embedding_size: int, dropout: float):
         super().__init__()
-        self.project = nn.Linear(1, embedding_size)
+        self.project = nn.Linear(input_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
         self.output_size = embedding_size
 
     def forward(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = ~torch.isnan(values)
-        values = values.masked_fill(~mask, 0.0)
-        return self.dropout(self.project(values.unsqueeze(-1))), mask
+        if values.dim() == 2:  # one value a step
+            values = values.unsqueeze(-1)
+        mask = ~torch.isnan(values[..., 0])
+        values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
+        return self.dropout(self.project(values)), mask
 
 
 class SequenceEncoder(nn.Module):

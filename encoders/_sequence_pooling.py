@@ -58,9 +58,18 @@ def encoded(states: torch.Tensor, mask: torch.Tensor, reduce_output: str) -> Enc
     return Encoded(reduce_states(states, mask, reduce_output), states, mask)
 
 
-def per_token(module: torch.nn.Module, states: torch.Tensor, mask: torch.Tensor, width: int) -> torch.Tensor:
-    """`module` applied to the real tokens only, as one [tokens, D] batch (a batch norm inside sees no
-    padding); zeros at padding."""
+def has_batch_norm(module: torch.nn.Module) -> bool:
+    return any(isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) for sub in module.modules())
+
+
+def per_token(module: torch.nn.Module, states: torch.Tensor, mask: torch.Tensor, width: int,
+              batch_norm: bool) -> torch.Tensor:
+    """`module` applied to each token, for `encoded` (which zeroes the padding). With a batch norm inside
+    (`batch_norm`, from `has_batch_norm`, decided once), only the real tokens are gathered into one
+    [tokens, D] batch, so its statistics see no padding; without one, running over every position is the
+    same and skips the gather and scatter."""
+    if not batch_norm:
+        return module(states)
     real = module(states[mask])
     out = real.new_zeros(*mask.shape, width)  # the module's dtype, which autocast may have lowered
     out[mask] = real

@@ -12,6 +12,8 @@ training costs only the head.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 import marshmallow
@@ -134,6 +136,30 @@ def load_model_config(base_model: str, trust_remote_code: bool):
                              "(give a local directory, or a hub name in the local Hugging Face cache)") from None
 
 
+class _HeadlessLoadReport(logging.Filter):
+    """Drops transformers' load report when its only entries are UNEXPECTED keys: loading a base model from
+    a task checkpoint (a causal LM's lm_head, a classifier) always leaves the head's weights out, so the
+    report would greet every user of a decoder LLM as an encoder. MISSING or mismatched weights (a base
+    that would run partly random) are still reported."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" not in message:
+            return True
+        return any(status in message for status in ("MISSING", "MISMATCH", "CONVERSION"))
+
+
+@contextlib.contextmanager
+def _quiet_head_drop():
+    logger = logging.getLogger("transformers.modeling_utils")
+    report_filter = _HeadlessLoadReport()
+    logger.addFilter(report_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(report_filter)
+
+
 def _load_model(settings: dict):
     """The transformers model without a task head, quantized and adapted as configured."""
     from transformers import AutoModel
@@ -147,22 +173,21 @@ def _load_model(settings: dict):
     if quantization is not None:
         kwargs.update(quantization_config=quantization, device_map={"": device})
     try:
-        model = AutoModel.from_pretrained(settings["base_model"], **kwargs)
+        with _quiet_head_drop():
+            model = AutoModel.from_pretrained(settings["base_model"], **kwargs)
     except (OSError, ValueError) as error:
         raise loading.ModelLoadError(f"cannot load the llm encoder's base_model '{settings['base_model']}': "
                                      f"{str(error).splitlines()[0]}") from None
+    if quantization is not None:
+        loading.keep_4bit_weights_trainable(model)
     if settings["adapter"]["type"] != "none":
-        from peft import get_peft_model
+        from framework.llm.adapters import apply_adapter
 
-        from framework.llm.adapters import peft_config
-
-        config = peft_config(settings["adapter"], total_steps=None)
-        config.task_type = "FEATURE_EXTRACTION"
         if quantization is not None:
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-        model = get_peft_model(model, config)
+        model = apply_adapter(model, settings["adapter"], total_steps=None, task_type="FEATURE_EXTRACTION")
     elif not settings["trainable"]:
         model.requires_grad_(False)
     return model

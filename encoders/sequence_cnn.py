@@ -13,7 +13,7 @@ from torch import nn
 
 from encoders._sequence_input import (TIMESERIES_TYPES, TOKEN_TYPES, Dropout, IntList, SequenceEncoder,
                                       StepInputSchema, StepProjection, TokenEmbedding, TokenInputSchema)
-from encoders._sequence_pooling import encoded, per_token, zero_padding
+from encoders._sequence_pooling import encoded, has_batch_norm, per_token, zero_padding
 from framework.config import fields as f
 from framework.models.encoded import Encoded
 from framework.models.fc_stack import ACTIVATIONS, FCStack, FCStackSchema
@@ -45,13 +45,15 @@ class _ConvolutionsThenFC(nn.Module):
                           norm=norm, dropout=dropout, residual=residual)
         self.reduce_output = reduce_output
         self.output_size = self.fc.output_size
+        self.fc_batch_norm = has_batch_norm(self.fc)
 
-    def convolve(self, conv: nn.Module, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """[B, T, C] -> [B, T, filters], reading zeros at padding."""
-        return self.dropout(self.activation(conv(zero_padding(states, mask).transpose(1, 2)).transpose(1, 2)))
+    def convolve(self, conv: nn.Module, channels_first: torch.Tensor) -> torch.Tensor:
+        """[B, C, T] already zero at padding -> [B, T, filters]."""
+        return self.dropout(self.activation(conv(channels_first).transpose(1, 2)))
 
     def finish(self, states: torch.Tensor, mask: torch.Tensor) -> Encoded:
-        return encoded(per_token(self.fc, states, mask, self.output_size), mask, self.reduce_output)
+        return encoded(per_token(self.fc, states, mask, self.output_size, self.fc_batch_norm), mask,
+                       self.reduce_output)
 
 
 def _same_length_conv(in_channels: int, out_channels: int, size: int) -> nn.Sequential:
@@ -88,7 +90,8 @@ class _ParallelCNN(_ConvolutionsThenFC):
                                           for size in filter_sizes)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> Encoded:
-        return self.finish(torch.cat([self.convolve(conv, vectors, mask) for conv in self.convolutions], -1), mask)
+        channels_first = zero_padding(vectors, mask).transpose(1, 2)  # zeroed once: every width reads the same input
+        return self.finish(torch.cat([self.convolve(conv, channels_first) for conv in self.convolutions], -1), mask)
 
 
 class ParallelCNNSchema(ParallelCNNBodySchema, TokenInputSchema):
@@ -152,7 +155,7 @@ class _StackedCNN(_ConvolutionsThenFC):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> Encoded:
         for conv in self.convolutions:
-            states = self.convolve(conv, states, mask)
+            states = self.convolve(conv, zero_padding(states, mask).transpose(1, 2))
             if self.pool_size is not None:
                 states, mask = _max_pool(states, mask, self.pool_size)
         return self.finish(states, mask)

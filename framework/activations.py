@@ -37,7 +37,7 @@ def collect(module: ECD, arrays: ArrayDataset, layers: list[str], batch_size: in
 
     handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in layers]
     try:
-        run_split(module, arrays, batch_size, device, with_targets=False)
+        run_split(module, arrays, batch_size, device, with_targets=False, progress="collecting activations")
     finally:
         for handle in handles:
             handle.remove()

@@ -35,42 +35,51 @@ class Model:
 
     # -- training -----------------------------------------------------------------------------
     def train(self, dataset: Any, validation: Any = None, test: Any = None, *, output_dir: str | os.PathLike | None = "results",
-              experiment_name: str = "experiment", resume: bool = False, cache_dir: str | os.PathLike | None = None) -> TrainResult:
+              experiment_name: str = "experiment", resume: bool = False, cache_dir: str | os.PathLike | None = None,
+              callbacks: list | tuple = ()) -> TrainResult:
         """Trains on `dataset` (split by the config unless `validation`/`test` are given).
 
         Writes results/<experiment_name>_<n>/ (config, statistics, checkpoints, model/); with
         `resume`, continues the newest such run from its latest checkpoint. `output_dir=None`
-        trains in memory and writes nothing.
+        trains in memory and writes nothing. `callbacks`: objects with `on_epoch_end(epoch,
+        statistics)`, which may end training by raising.
         """
-        if self.is_llm:
-            from framework.llm import runner
+        from framework.training import distributed
 
-            return runner.train(self, dataset, validation, test, output_dir, experiment_name, resume)
+        with distributed.joined(self.config["trainer"]):  # launched processes meet before any model or data
+            if self.is_llm:
+                from framework.llm import runner
+
+                return runner.train(self, dataset, validation, test, output_dir, experiment_name, resume, callbacks)
+            return self._train_ecd(dataset, validation, test, output_dir, experiment_name, resume, cache_dir, callbacks)
+
+    def _train_ecd(self, dataset, validation, test, output_dir, experiment_name, resume, cache_dir, callbacks):
         from framework import runs
         from framework.data.pipeline import prepare_training
         from framework.models.ecd import ECD
         from framework.models.model_dir import dump_config
+        from framework.training import distributed
         from framework.training.device import check_precision, resolve_device
         from framework.training.evaluation import evaluate
         from framework.training.seeding import seeded
         from framework.training.trainer import Trainer
 
-        device = resolve_device(self.config["trainer"]["device"])
+        device = distributed.device_for(resolve_device(self.config["trainer"]["device"]))
         check_precision(self.config["trainer"]["precision"], device)
-        run_dir = None if output_dir is None else runs.open_run(output_dir, experiment_name, dump_config(self.config),
-                                                                 resume)
+        run_dir = None if output_dir is None else distributed.opened_by_main(
+            lambda: runs.open_run(output_dir, experiment_name, dump_config(self.config), resume))
         prepared = prepare_training(self.config, dataset, validation, test, cache_dir=cache_dir)
         splits = prepared.splits
         self.metadata = prepared.metadata
         with seeded(self.config["seed"], device):
             self.module = ECD(self.config, self.metadata)
-            trainer = Trainer(self.module, self.config, device, run_dir)
+            trainer = Trainer(self.module, self.config, device, run_dir, callbacks=callbacks)
             statistics = trainer.fit(splits["train"], splits["validation"], splits["test"], resume=resume)
         batch_size = self.config["trainer"]["eval_batch_size"]
         precision = self.config["trainer"]["precision"]
         metrics = {split: evaluate(self.module, splits[split], batch_size, device, precision) if len(splits[split]) else {}
                    for split in ("validation", "test")}
-        if run_dir is not None:
+        if run_dir is not None and distributed.is_main():
             self.save(run_dir / "model")
             atomic.write_json(run_dir / "test_metrics.json", metrics["test"])
         return TrainResult(statistics, metrics["test"], metrics["validation"], run_dir)
@@ -159,6 +168,40 @@ class Model:
             raise FrameworkError(f"unknown input feature '{feature}'; {did_you_mean(feature, inputs)}")
         layer = f"input_features.{feature}.encoder"
         return self.collect_activations(dataset, [layer], batch_size)[layer]
+
+    # -- plots (framework/visualize.py): matplotlib Figures, also written as PNGs to output_directory ------
+    def plot_learning_curves(self, statistics: Any, output_feature: str | None = None,
+                             output_directory: str | os.PathLike | None = None) -> dict:
+        """{name: Figure} per output and metric; `statistics`: TrainResult.training_statistics, a
+        training_statistics.json or a run directory."""
+        from framework import visualize
+
+        return visualize.saved(visualize.learning_curves(statistics, output_feature), output_directory)
+
+    def plot_confusion_matrix(self, dataset: Any, output_feature: str | None = None,
+                              output_directory: str | os.PathLike | None = None) -> dict:
+        """{"confusion_matrix_<output>": Figure, "class_metrics_<output>": Figure} (precision/recall/F1)."""
+        from framework import visualize
+
+        return visualize.saved(visualize.plot_model(self, "confusion_matrix", dataset, output_feature), output_directory)
+
+    def plot_roc(self, dataset: Any, output_feature: str | None = None, output_directory=None):
+        return self._plot_one("roc", dataset, output_feature, output_directory)
+
+    def plot_precision_recall(self, dataset: Any, output_feature: str | None = None, output_directory=None):
+        return self._plot_one("pr", dataset, output_feature, output_directory)
+
+    def plot_calibration(self, dataset: Any, output_feature: str | None = None, output_directory=None):
+        return self._plot_one("calibration", dataset, output_feature, output_directory)
+
+    def plot_pred_vs_true(self, dataset: Any, output_feature: str | None = None, output_directory=None):
+        return self._plot_one("pred_vs_true", dataset, output_feature, output_directory)
+
+    def _plot_one(self, kind: str, dataset: Any, output_feature: str | None, output_directory):
+        from framework import visualize
+
+        figures = visualize.saved(visualize.plot_model(self, kind, dataset, output_feature), output_directory)
+        return visualize.only(figures, f"plot_{kind}")
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, merged: bool = False) -> None:

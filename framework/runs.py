@@ -69,27 +69,36 @@ def latest_run_dir(output_dir: str | os.PathLike, name: str) -> Path | None:
 
 
 def _flat(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
+    """(dotted path, value) of every setting; a list's items as path[i]. An empty dict or list is a value
+    of its own, so a setting changed to or from one is seen."""
+    if isinstance(value, dict) and value:
         for key, item in value.items():
             yield from _flat(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
+    elif isinstance(value, list) and value:
         for index, item in enumerate(value):
             yield from _flat(item, f"{path}[{index}]")
     else:
         yield path, value
 
 
+def changed_settings(saved: Any, current: Any, ignore: set[str] | frozenset[str] = frozenset()
+                     ) -> list[tuple[str, Any, Any]]:
+    """(path, saved value, current value) of each setting that differs between two nested configs,
+    by path, leaving out the paths in `ignore`; a setting only one of them has is None in the other."""
+    before, now = dict(_flat(saved)), dict(_flat(current))
+    return [(key, before.get(key), now.get(key)) for key in sorted(before.keys() | now.keys())
+            if before.get(key) != now.get(key) and key not in ignore]
+
+
 def _check_same_config(run_dir: Path, config_text: str) -> None:
     """A resumed run continues with the config it started with; anything else would be a different run."""
     try:
-        saved = dict(_flat(yaml.safe_load((run_dir / CONFIG).read_text())))
+        saved = yaml.safe_load((run_dir / CONFIG).read_text())
     except (OSError, ValueError, yaml.YAMLError) as error:
         raise FrameworkError(f"cannot resume '{run_dir}': its {CONFIG} is unreadable ({error})") from None
-    current = dict(_flat(yaml.safe_load(config_text)))
-    changed = sorted(key for key in saved.keys() | current.keys()
-                     if saved.get(key) != current.get(key) and key not in RESUMABLE_CHANGES)
+    changed = changed_settings(saved, yaml.safe_load(config_text), RESUMABLE_CHANGES)
     if changed:
-        shown = ", ".join(f"{key} ({saved.get(key)!r} in the run, {current.get(key)!r} now)" for key in changed[:5])
+        shown = ", ".join(f"{key} ({before!r} in the run, {now!r} now)" for key, before, now in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
         raise FrameworkError(f"cannot resume '{run_dir}' with a different config: {shown}{more}; resume with the "
                              f"run's own {run_dir / CONFIG}, or start a new run without resume")

@@ -48,7 +48,13 @@ def test_train_predict_evaluate_activations(workspace, capsys):
 
     assert main(["collect_activations", "--model", str(model), "--dataset", "data.csv", "--layers", "combiner",
                  "--output-dir", "acts"]) == 0
-    assert np.load(workspace / "acts" / "combiner.npy").shape[0] == 300
+    combiner = np.load(workspace / "acts" / "combiner.npy")
+    assert combiner.shape[0] == 300
+    assert main(["collect_activations", "--model", str(model), "--dataset", "data.csv", "--layers", "combiner",
+                 "--output-dir", "acts", "--format", "parquet"]) == 0
+    table = pd.read_parquet(workspace / "acts" / "activations.parquet")
+    assert list(table.columns) == ["combiner"]
+    np.testing.assert_allclose(np.stack(table["combiner"].to_numpy()), combiner)
 
 
 def test_resume_continues_the_newest_run(workspace):
@@ -115,3 +121,15 @@ def test_help_is_fast_and_imports_nothing_heavy(workspace):
     code = "import sys; from framework.cli import _parser; _parser(); print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_optional_library_names_the_extra_to_install(workspace, monkeypatch, capsys):
+    import sys
+
+    assert main(["train", "--config", "config.yaml", "--dataset", "data.csv", "--experiment-name", "demo"]) == 0
+    model = workspace / "results" / "demo_0" / "model"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: import raises ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    code = main(["visualize", "--kind", "learning_curves", "--run", str(model.parent), "--output-directory", "plots"])
+    assert code == 2
+    assert "pip install 'framework[viz]'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import inspect
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -19,10 +20,12 @@ from framework.models.encoded import Encoded, as_encoded
 from framework.registry import combiners, decoders, encoders, feature_types, losses, metrics, optimizers
 from framework.training.optimizers import build_optimizer
 from tiny_llm import build_tiny_bert
+from tiny_vision import build_tiny_vit
 
 MODULE_REGISTRIES = (encoders, combiners, decoders, losses)
 CONTEXT_NAMES = {"input_size", "vocab_size", "num_outputs", "vocab", "frequencies", "input_sizes", "pad_id",
-                 "sos_id", "eos_id", "max_length", "embeddings_cached"}
+                 "sos_id", "eos_id", "max_length", "embeddings_cached", "num_channels", "height", "width",
+                 "pixel_mean", "pixel_std"}
 ROWS = 6
 COLUMNS = {
     "number": pd.Series([0.5, -1.0, 2.0, 3.5, 0.0, 1.0]),
@@ -35,6 +38,8 @@ COLUMNS = {
     "vector": pd.Series(["0.1 0.2 0.3", "1 0 0", "0 1 0", "-1 2 0.5", "3 3 3", "0 0 0"]),
     "date": pd.Series(["2024-01-05", "2023-12-31 10:30", "2020-02-29", "1999-07-04", "2024-06-01", "2010-10-10"]),
     "timeseries": pd.Series(["1 2 3", "4 5", "6", "7 8 9 10", "0.5 0.25", "1"]),
+    "image": pd.Series([np.full((32, 32, 3), 40 * i, dtype=np.uint8) for i in range(6)]),
+    "audio": pd.Series([[(i * k % 13) / 13 - 0.5 for i in range(400 + 160 * k)] for k in range(1, 7)]),  # samples
 }
 # combiners that need names of the inputs they are given
 COMBINER_SETTINGS = {"comparator": {"entity_1": ["a"], "entity_2": ["b"]}}
@@ -45,9 +50,19 @@ def _tiny_bert() -> str:
     return str(build_tiny_bert(Path(tempfile.mkdtemp(prefix="contract-bert-"))))
 
 
+@functools.lru_cache(maxsize=None)
+def _tiny_vit() -> str:
+    return str(build_tiny_vit(Path(tempfile.mkdtemp(prefix="contract-vit-"))))
+
+
 def required_settings(registry, entry) -> dict:
-    """Settings without a default: an llm encoder's base model (a tiny BERT saved for these tests)."""
-    return {"base_model": _tiny_bert()} if registry is encoders and entry.name == "llm" else {}
+    """Settings without a default: the base model of an llm encoder (a tiny BERT saved for these tests) or of
+    a huggingface image encoder (a tiny ViT)."""
+    if registry is encoders and entry.name == "llm":
+        return {"base_model": _tiny_bert()}
+    if registry is encoders and entry.name == "huggingface":
+        return {"base_model": _tiny_vit()}
+    return {}
 
 
 def entry_id(entry) -> str:

@@ -71,4 +71,7 @@ def reference() -> str:
     lines += _registry_sections(combiners, "Combiners", None)
     lines += _registry_sections(decoders, "Decoders", None)
     lines += _registry_sections(losses, "Losses", None)
+    from framework.hyperopt.config import reference_lines
+
+    lines += reference_lines(schema_table, _registry_sections)
     return "\n".join(lines).rstrip() + "\n"

@@ -47,6 +47,10 @@ def resolve_config(raw: Any) -> dict:
     config["trainer"] = resolve_trainer(top["trainer"], problems)
     config["defaults"] = top["defaults"] or {}
     _check_cross_references(config, problems)
+    if top.get("hyperopt") is not None:  # checked against the rest, so it comes last
+        from framework.hyperopt.config import resolve_hyperopt
+
+        config["hyperopt"] = resolve_hyperopt(top["hyperopt"], raw, config, problems)
     problems.raise_if_any()
     config["framework_version"] = __version__
     return config

@@ -16,6 +16,8 @@ class TopLevelSchema(f.Schema):
     preprocessing = f.Any_(None, doc="split and sampling of the dataset")
     defaults = f.Any_(None, doc="per feature type: preprocessing / encoder / decoder / loss defaults")
     seed = f.Int(42, min=0, doc="seed for splitting, initialisation and shuffling")
+    hyperopt = f.Any_(None, doc="a hyperparameter search over this config (`framework hyperopt`): metric, goal, "
+                                "parameters, num_samples, sampler, pruner, executor")
     framework_version = f.Str(None, doc="written into saved configs; the version that resolved them")
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,14 +41,59 @@ def fingerprint(frames: dict[str, pd.DataFrame | None], settings: dict) -> str:
         if frame is None:
             continue
         digest.update(json.dumps([str(c) for c in frame.columns]).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        for position in range(frame.shape[1]):
+            _hash_column(digest, frame.iloc[:, position])
     return digest.hexdigest()
 
 
-def _to_arrow(array: np.ndarray | Ragged) -> pa.Array:
+# Cells of one shape and dtype are joined into one buffer per call (one C pass over their bytes),
+# at most this many bytes at a time.
+JOIN_BYTES = 64 << 20
+
+
+def _hash_column(digest: Any, column: pd.Series) -> None:
+    """Scalars through pandas' row hash; cells that are arrays or lists (audio samples, pixels, vectors)
+    by their dtype, shape and bytes: pandas cannot hash them, and its text fallback would hash a long
+    array's elided repr."""
+    values = column.to_numpy(dtype=object) if column.dtype == object else None
+    if values is None or pd.api.types.infer_dtype(values, skipna=False) != "mixed" or not _holds_arrays(values):
+        digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+        return
+    cells = [value if type(value) is np.ndarray else _as_array(value) for value in values]
+    kinds = {(c.dtype.str, c.shape) if isinstance(c, np.ndarray) and c.dtype != object else None for c in cells}
+    if len(kinds) == 1 and None not in kinds:  # every row the same layout: its bytes alone tell rows apart
+        digest.update(f"uniform:{kinds.pop()}:{len(cells)}".encode())
+        step = max(1, JOIN_BYTES // max(1, cells[0].nbytes))
+        for start in range(0, len(cells), step):
+            digest.update(b"".join(np.ascontiguousarray(c) for c in cells[start:start + step]))
+        return
+    for cell in cells:  # mixed layouts, or arrays beside missing values: each cell framed by its own header
+        if isinstance(cell, np.ndarray) and cell.dtype != object:
+            digest.update(f"|{cell.dtype.str}:{cell.shape}:".encode())
+            digest.update(np.ascontiguousarray(cell))
+        else:
+            digest.update(f"|{type(cell).__name__}:{cell!r}".encode())
+
+
+def _holds_arrays(values: np.ndarray) -> bool:
+    return any(isinstance(value, (np.ndarray, list, tuple)) for value in values)
+
+
+def _as_array(value: Any) -> Any:
+    """A list or tuple of numbers hashes as the array it becomes; a ragged one by its repr."""
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError:
+            return value
+    return value
+
+
+def to_arrow(array: np.ndarray | Ragged) -> pa.Array:
+    """One Arrow column of `array`, built in one call: rows of several values as a FixedSizeListArray."""
     if isinstance(array, Ragged):  # Arrow's list layout is Ragged's: values + offsets, no copy
         values = array.values[array.offsets[0]:array.offsets[-1]]
-        return pa.LargeListArray.from_arrays(pa.array(array.offsets - array.offsets[0]), _to_arrow(values))
+        return pa.LargeListArray.from_arrays(pa.array(array.offsets - array.offsets[0]), to_arrow(values))
     if array.ndim == 1:
         return pa.array(array)
     flat = pa.array(array.reshape(len(array), -1).ravel())
@@ -93,7 +139,7 @@ def save(root: Path, key: str, splits: dict[str, dict[str, np.ndarray]], metadat
     with atomic.atomic_dir(root / key) as tmp:
         manifest = {"format": FORMAT, "version": __version__, "metadata": metadata, "files": {}, "layouts": {}}
         for split, columns in splits.items():
-            table = pa.table({name: _to_arrow(array) for name, array in columns.items()})
+            table = pa.table({name: to_arrow(array) for name, array in columns.items()})
             pq.write_table(table, tmp / f"{split}.parquet", compression="none")
             manifest["files"][split] = _sha256(tmp / f"{split}.parquet")
             manifest["layouts"][split] = {name: _layout(array) for name, array in columns.items()}

@@ -19,6 +19,16 @@ from framework.data.ragged import Ragged
 CHUNK_BYTES = 64 << 20
 
 
+def batch_count(rows: int, batch_size: int, fold_single_row: bool = False) -> int:
+    """Batches of `rows` rows; with `fold_single_row`, a last batch of one row joins the one before it."""
+    count = -(-rows // batch_size)
+    return count - 1 if fold_single_row and _folds(rows, batch_size) else count
+
+
+def _folds(rows: int, batch_size: int) -> bool:
+    return rows > batch_size and rows % batch_size == 1
+
+
 class ArrayDataset:
     def __init__(self, columns: dict[str, np.ndarray | Ragged]):
         lengths = {len(array) for array in columns.values()}
@@ -31,11 +41,10 @@ class ArrayDataset:
         return self._length
 
     def num_batches(self, batch_size: int, fold_single_row: bool = False) -> int:
-        count = -(-self._length // batch_size)
-        return count - 1 if fold_single_row and self._folds(batch_size) else count
+        return batch_count(self._length, batch_size, fold_single_row)
 
     def _folds(self, batch_size: int) -> bool:
-        return self._length > batch_size and self._length % batch_size == 1
+        return _folds(self._length, batch_size)
 
     def chunk_rows(self, batch_size: int, names: list[str]) -> int:
         """Rows per gathered chunk: a whole number of batches within CHUNK_BYTES (at least one batch)."""
@@ -70,15 +79,17 @@ class ArrayDataset:
 
 
 def _gather(column: np.ndarray | Ragged, rows, device: torch.device | None) -> torch.Tensor | Ragged:
-    """A chunk's rows: dense columns become a tensor at once; ragged ones stay ragged until a batch is cut."""
-    return column[rows] if isinstance(column, Ragged) else _tensor(column[rows], device)
+    """A chunk's rows: dense columns become a tensor at once; ragged ones (and deferred ones, such as
+    image paths decoded per batch) stay as they are until a batch is cut."""
+    return _tensor(column[rows], device) if isinstance(column, np.ndarray) else column[rows]
 
 
 def _slice(value: torch.Tensor | Ragged, start: int, stop: int, device: torch.device | None) -> torch.Tensor:
-    """One batch of a chunk; ragged rows are padded to this batch's longest row."""
-    if isinstance(value, Ragged):
-        return _tensor(value[start:stop].padded(), device)
-    return value[start:stop]
+    """One batch of a chunk; ragged rows are padded to this batch's longest row, deferred ones made
+    by their own `padded()`."""
+    if isinstance(value, torch.Tensor):
+        return value[start:stop]
+    return _tensor(value[start:stop].padded(), device)
 
 
 def _tensor(array: np.ndarray, device: torch.device | None) -> torch.Tensor:

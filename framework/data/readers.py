@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -42,10 +42,13 @@ def extension(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def _decode_bytes(frame: pd.DataFrame, role: str) -> None:
+def _decode_bytes(frame: pd.DataFrame, role: str, keep: Iterable[str] = ()) -> None:
     """Columns a reader left as raw bytes become text if they are UTF-8; otherwise a DataError names
-    the column and the first row that is not (rather than a UnicodeDecodeError deep in preprocessing)."""
+    the column and the first row that is not (rather than a UnicodeDecodeError deep in preprocessing).
+    Columns in `keep` hold binary data (encoded images) and stay bytes."""
     for name in frame.columns[frame.dtypes == object]:
+        if name in keep:
+            continue
         column = frame[name]
         if pd.api.types.infer_dtype(column, skipna=True) not in ("bytes", "mixed"):
             continue
@@ -61,7 +64,7 @@ def _decode_bytes(frame: pd.DataFrame, role: str) -> None:
         frame[name] = pd.Series(decoded, index=frame.index, dtype=object)
 
 
-def read_dataset(source: Any, role: str = "dataset") -> pd.DataFrame:
+def read_dataset(source: Any, role: str = "dataset", keep_bytes: Iterable[str] = ()) -> pd.DataFrame:
     """A DataFrame from a DataFrame or a path; every failure is a DataError naming the file."""
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -81,7 +84,7 @@ def read_dataset(source: Any, role: str = "dataset") -> pd.DataFrame:
             raise DataError(f"{role} file '{path}' could not be read: {error}") from None
     else:
         raise DataError(f"{role} must be a pandas DataFrame or a file path, got {type(source).__name__}")
-    _decode_bytes(frame, role)
+    _decode_bytes(frame, role, set(keep_bytes))
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise DataError(f"{role} has duplicated column names: {duplicated}")

@@ -54,7 +54,7 @@ def _as_floats(tokens: pa.Array) -> np.ndarray:
         return tokens.to_numpy(zero_copy_only=False).astype(np.float64)
     try:
         return pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # find which tokens are not numbers
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # some token is not a number: NaN marks which, to name its rows
         strings = pd.Series(tokens.to_numpy(zero_copy_only=False), dtype=object).astype(str)
         return pd.to_numeric(strings, errors="coerce").to_numpy(dtype=np.float64)
 

@@ -15,6 +15,7 @@ from framework.version import __version__
 TEACHER_FORCED = ("loss", "perplexity", "token_accuracy")
 GENERATED = ("sequence_accuracy", "exact_match", "bleu", "rouge")
 METRICS = TEACHER_FORCED + GENERATED
+EPOCH_GOALS = {"loss": "min", "perplexity": "min", "token_accuracy": "max"}  # what each epoch reports, per metric
 ECD_ONLY = ("combiner", "defaults")
 
 
@@ -45,6 +46,10 @@ def resolve_llm_config(raw: dict, problems: Problems) -> dict:
     config["trainer"] = resolve_trainer(top.get("trainer"), problems, LLMTrainerSchema)
     config["preprocessing"] = resolve_preprocessing(top.get("preprocessing"), problems)
     _check_cross_references(config, problems)
+    if top.get("hyperopt") is not None:  # checked against the rest, so it comes last
+        from framework.hyperopt.config import resolve_hyperopt
+
+        config["hyperopt"] = resolve_hyperopt(top["hyperopt"], raw, config, problems)
     problems.raise_if_any()
     config["framework_version"] = __version__
     return config

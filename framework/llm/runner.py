@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,49 +22,60 @@ from framework.version import __version__
 CONFIG, METADATA, TOKENIZER, ADAPTER, MERGED = "config.yaml", "training_set_metadata.json", "tokenizer", "adapter", "merged"
 
 
-def total_steps(config: dict, train_rows: int) -> int:
-    s = config["trainer"]
-    batches = max(1, math.ceil(train_rows / s["batch_size"]))
-    return s["train_steps"] or s["epochs"] * math.ceil(batches / s["gradient_accumulation_steps"])
+def total_steps(config: dict, train) -> int:
+    """The optimizer steps the trainer will take over `train` (AdaLoRA's schedule must match them): each
+    process steps over its own share of the rows."""
+    from framework.training import distributed
+    from framework.training.trainer import planned_steps
+
+    share = -(-len(train) // distributed.world_size())
+    return planned_steps(config["trainer"], share)[2]
 
 
 def build(config: dict, device, steps: int | None, adapter_dir: Path | None = None, use_adapter: bool = True):
     """The LLM module: the base model (quantized when asked), gradient checkpointing, and the adapter
     (fresh, or read from `adapter_dir`)."""
-    from framework.llm.adapters import peft_config
-    from framework.llm.loading import load_base_model
+    from framework.llm.adapters import apply_adapter
+    from framework.llm.loading import load_base_model, prepare_for_training
     from framework.models.llm import LLM
 
-    base = load_base_model(config, device)
+    base = prepare_for_training(load_base_model(config, device), config)
     adapter = config["adapter"] if use_adapter else {"type": "none"}
-    checkpointing = config["trainer"]["gradient_checkpointing"]
-    if config["quantization"] is not None:
-        from peft import prepare_model_for_kbit_training
-
-        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=checkpointing,
-                                               gradient_checkpointing_kwargs={"use_reentrant": False})
-    elif checkpointing:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if adapter["type"] != "none":
-            base.enable_input_require_grads()  # frozen embeddings would cut the checkpointed graph
     if adapter_dir is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=True)
+        model = _load_adapter(base, adapter_dir)
     elif adapter["type"] != "none":
-        from peft import get_peft_model
-
-        model = get_peft_model(base, peft_config(adapter, steps))
+        model = apply_adapter(base, adapter, steps)
     else:
         model = base
     return LLM(config, model, adapter).to(device)
 
 
+def _load_adapter(base, adapter_dir: Path, trainable: bool = True):
+    """A saved adapter, trainable unless asked otherwise. peft saves a prompt-learning adapter as its final
+    virtual-token embeddings (p-tuning's and prefix projection's reparameterising networks are not kept)
+    and refuses `is_trainable` for it, so it loads in inference mode, where those embeddings are used as
+    they are, and they are made trainable: further training goes on from exactly what was saved."""
+    from peft import PeftConfig, PeftModel
+
+    with warnings.catch_warnings():
+        # AdaLoRA saves its learned ranks as rank_pattern keys `<module>.lora_E` and resizes by them itself;
+        # peft's generic check of rank_pattern against module names would call every one of them ignored
+        warnings.filterwarnings("ignore", message=r"The following rank_pattern keys did not match any targeted "
+                                                  r"module and were ignored: \['[^']*\.lora_E'", category=RuntimeWarning)
+        if not PeftConfig.from_pretrained(str(adapter_dir)).is_prompt_learning:
+            return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+        model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.prompt_encoder.requires_grad_(trainable)
+    return model
+
+
 def _device(config: dict):
+    from framework.llm.loading import check_machine
     from framework.training.device import check_precision, resolve_device
 
     device = resolve_device(config["trainer"]["device"])
     check_precision(config["trainer"]["precision"], device)
+    check_machine(config, device)  # before any data is read
     return device
 
 
@@ -76,30 +87,33 @@ def _tokenizer(model):
     return model.tokenizer
 
 
-def train(model, dataset: Any, validation: Any, test: Any, output_dir, experiment_name: str, resume: bool):
+def train(model, dataset: Any, validation: Any, test: Any, output_dir, experiment_name: str, resume: bool,
+          callbacks=()):
     from framework import runs
     from framework.api import TrainResult
     from framework.llm.data import prepare_llm_training
     from framework.llm.loading import check_causal_lm
     from framework.models.model_dir import dump_config
     from framework.training.seeding import seeded
+    from framework.training import distributed
     from framework.training.trainer import Trainer
 
     config = model.config
     device = _device(config)
-    run_dir = None if output_dir is None else runs.open_run(output_dir, experiment_name, dump_config(config), resume)
+    run_dir = None if output_dir is None else distributed.opened_by_main(
+        lambda: runs.open_run(output_dir, experiment_name, dump_config(config), resume))
     tokenizer = _tokenizer(model)
     splits, metadata = prepare_llm_training(config, tokenizer, dataset, validation, test, check_causal_lm(config))
     model.metadata = metadata
     with seeded(config["seed"], device):
         if model.module is None:
-            model.module = build(config, device, total_steps(config, len(splits["train"])))
-        trainer = Trainer(model.module, config, device, run_dir)
+            model.module = build(config, device, total_steps(config, splits["train"].arrays))
+        trainer = Trainer(model.module, config, device, run_dir, callbacks=callbacks)
         statistics = trainer.fit(splits["train"].arrays, splits["validation"].arrays, splits["test"].arrays,
                                  resume=resume)
     metrics = {split: evaluate_split(model, splits[split], device) if len(splits[split]) else {}
                for split in ("validation", "test")}
-    if run_dir is not None:
+    if run_dir is not None and distributed.is_main():
         save(model, run_dir / "model")
         atomic.write_json(run_dir / "test_metrics.json", metrics["test"])
     return TrainResult(statistics, metrics["test"], metrics["validation"], run_dir)
@@ -188,7 +202,6 @@ def _save_merged(config: dict, adapter_dir: Path, target: Path) -> None:
     """Base weights + adapter folded into one transformers model, from an unquantized copy of the base
     (merging into 4- or 8-bit weights would round the adapter away)."""
     import torch
-    from peft import PeftModel
 
     from framework.llm.adapters import PROMPT_LEARNING
     from framework.llm.loading import load_base_model
@@ -198,7 +211,7 @@ def _save_merged(config: dict, adapter_dir: Path, target: Path) -> None:
                              "it cannot be merged into the base model; save it without merged=True")
     plain = {**config, "quantization": None}
     base = load_base_model(plain, torch.device("cpu"))
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged = _load_adapter(base, adapter_dir, trainable=False).merge_and_unload()
     merged.save_pretrained(target, safe_serialization=True)
 
 

@@ -28,6 +28,8 @@ class LLMTopLevelSchema(f.Schema):
     defaults = f.Any_(None, doc="(ecd only)")
     combiner = f.Any_(None, doc="(ecd only)")
     seed = f.Int(42, min=0, doc="seed for splitting, initialisation and shuffling")
+    hyperopt = f.Any_(None, doc="a hyperparameter search over this config (`framework hyperopt`), optimizing one "
+                                "of the metrics each epoch reports: loss, perplexity or token_accuracy")
     framework_version = f.Str(None, doc="written into saved configs; the version that resolved them")
 
 
@@ -43,13 +45,16 @@ class LLMOutputFeatureSchema(LLMFeatureSchema):
 
 
 class PromptSchema(f.Schema):
-    template = f.Str(None, doc="the prompt with {column} slots; default: the task, then each input (named "
-                               "when there are several)")
-    task = f.Str(None, doc="an instruction put before the input (the template may place it with {task})")
+    template = f.Str(None, doc="the prompt with {input feature name} slots; default: the input alone, or each "
+                               "input on a line of its own after its name")
+    task = f.Str(None, doc="an instruction said once at the start, before any few-shot example (a {task} slot "
+                           "puts it inside the template instead, and so into every example)")
     examples = fields.List(fields.Dict(), load_default=None, allow_none=True,
                            metadata={"doc": "fixed few-shot examples: mappings of the input and output columns"})
-    retrieve = f.Int(0, min=0, doc="few-shot examples retrieved per row from the training split by similarity "
-                                   "of the rendered inputs (0: none)")
+    retrieve = f.Int(0, min=0, doc="few-shot examples retrieved per row from the training split: the most similar "
+                                   "by TF-IDF cosine of the filled templates (never the row itself), after the "
+                                   "fixed examples; the training examples are saved with the model for predict "
+                                   "(0: none)")
     chat_template = f.Choice(["auto", True, False], "auto",
                              doc="wrap the prompt in the tokenizer's chat template (auto: when it has one)")
 

@@ -23,7 +23,11 @@ class LLMOutput:
 
 
 class NEFTune:
-    """Uniform noise on the input embeddings while training (Jain et al. 2023): alpha / sqrt(length * width)."""
+    """Uniform noise on the input embeddings while training (Jain et al. 2023): alpha / sqrt(length * width).
+
+    Our own forward hook rather than transformers' (which moved in v5): it reads the embedding module's
+    training flag, so evaluation and generation see clean embeddings, and a hook is never part of a
+    state dict, so nothing of it is saved with the adapter."""
 
     def __init__(self, model: nn.Module, alpha: float):
         self.alpha = alpha
@@ -34,6 +38,9 @@ class NEFTune:
             return output
         scale = self.alpha / (output.shape[1] * output.shape[2]) ** 0.5
         return output + torch.zeros_like(output).uniform_(-scale, scale)
+
+    def remove(self) -> None:
+        self.handle.remove()
 
 
 class LLM(nn.Module):
@@ -70,11 +77,12 @@ class LLM(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], labels: bool = True):
         ids = batch["input_ids"]
-        kwargs = {"input_ids": ids}
-        if "position_ids" in batch:  # packed rows: restarts mark the examples, no attention mask
-            kwargs["position_ids"] = batch["position_ids"]
-        else:
+        # no KV cache: with one, transformers skips the packed-sequence detection below
+        kwargs = {"input_ids": ids, "use_cache": False}
+        if "attention_mask" in batch:  # one example per row, padded
             kwargs["attention_mask"] = batch["attention_mask"]
+        else:  # packed rows carry no mask: position_ids restarting at 0 mark where each example begins
+            kwargs["position_ids"] = batch["position_ids"]
         if labels:
             kwargs["labels"] = batch[self.output_name]
         return self.model(**kwargs)
@@ -128,15 +136,19 @@ class LLM(nn.Module):
         return missing, unexpected
 
     def parameter_groups(self, optimizer_cls, learning_rate: float, weight_decay: float, options: dict):
-        """The optimizer, with LoRA+ groups (B matrices at loraplus_lr_ratio x the rate) when asked; each
-        group's `lr_scale` keeps its ratio when the schedule sets the rate."""
+        """The optimizer over the trained tensors. LoRA+ (peft's grouping) puts the B matrices at
+        loraplus_lr_ratio x the rate and adapted embeddings at loraplus_lr_embedding; each group's `lr_scale`
+        keeps that ratio to the rate the trainer's schedule sets at every step."""
         if self.adapter["type"] == "lora+":
             from peft.optimizers import create_loraplus_optimizer
 
+            # peft gives its groups loraplus_weight_decay (default 0), not the optimizer's weight_decay
             optimizer = create_loraplus_optimizer(self.model, optimizer_cls, lr=learning_rate,
                                                   loraplus_lr_ratio=self.adapter["loraplus_lr_ratio"],
                                                   loraplus_lr_embedding=self.adapter["loraplus_lr_embedding"],
-                                                  weight_decay=weight_decay, **options)
+                                                  loraplus_weight_decay=weight_decay, weight_decay=weight_decay,
+                                                  **options)
+            optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
             for group in optimizer.param_groups:
                 group["lr_scale"] = group["lr"] / learning_rate
             return optimizer
@@ -144,6 +156,7 @@ class LLM(nn.Module):
                              **options)
 
     def after_optimizer_step(self, step: int) -> None:
-        """AdaLoRA reallocates its ranks from the gradients after each step."""
+        """AdaLoRA scores its ranks from this step's gradients and masks the least important ones, down to
+        its budget for the step (`step` counts from 0 up to the total_step its config holds)."""
         if self.adapter["type"] == "adalora":
             self.model.base_model.update_and_allocate(step)

@@ -4,19 +4,23 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from framework import atomic
 from framework.config import load_config
 from framework.errors import ConfigError, ModelDirError
-from framework.models.ecd import ECD
-from framework.models.weights import load_weights, save_weights
 from framework.version import __version__
+
+if TYPE_CHECKING:
+    from framework.models.ecd import ECD
 
 CONFIG = "config.yaml"
 METADATA = "training_set_metadata.json"
 WEIGHTS = "weights.safetensors"
+# any one of these makes a directory a saved model: ECD weights, an LLM's adapter or merged model
+SAVED_WEIGHTS = (WEIGHTS, "adapter", "merged")
 
 
 def dump_config(config: dict) -> str:
@@ -24,6 +28,8 @@ def dump_config(config: dict) -> str:
 
 
 def save_model_dir(directory: Path, config: dict, metadata: dict, module: ECD) -> None:
+    from framework.models.weights import save_weights  # torch: loaded when a model is, not by check_model_dir
+
     with atomic.atomic_dir(directory) as tmp:
         (tmp / CONFIG).write_text(dump_config(config))
         (tmp / METADATA).write_text(json.dumps({"framework_version": __version__, "features": metadata}, indent=1))
@@ -34,15 +40,27 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
 
 
-def load_model_dir(directory: Path) -> tuple[dict, dict, ECD]:
+def check_model_dir(directory: Path, weights: tuple[str, ...] = (WEIGHTS,)) -> None:
+    """Raises ModelDirError unless `directory` is what Model.save writes: config, metadata and one of
+    `weights` (an ECD's weights file by default; SAVED_WEIGHTS accepts an LLM's adapter/ or merged/ too)."""
     directory = Path(directory)
-    atomic.recover_dir(directory)
     if not directory.is_dir():
         raise ModelDirError(f"model directory '{directory}' does not exist")
-    missing = [name for name in (CONFIG, METADATA, WEIGHTS) if not (directory / name).is_file()]
+    missing = [name for name in (CONFIG, METADATA) if not (directory / name).is_file()]
+    if not any((directory / name).is_file() if name == WEIGHTS else (directory / name).exists() for name in weights):
+        missing.append(" or ".join(weights))
     if missing:
         raise ModelDirError(f"'{directory}' is not a saved model: it lacks {', '.join(missing)} "
                             "(pass the model/ folder of a run, or a folder written by Model.save)")
+
+
+def load_model_dir(directory: Path) -> tuple[dict, dict, ECD]:
+    from framework.models.ecd import ECD
+    from framework.models.weights import load_weights
+
+    directory = Path(directory)
+    atomic.recover_dir(directory)
+    check_model_dir(directory)
     try:
         saved = json.loads((directory / METADATA).read_text())
         config = yaml.safe_load((directory / CONFIG).read_text())

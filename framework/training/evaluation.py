@@ -54,11 +54,17 @@ def _pad_of(feature) -> int:
 
 @torch.inference_mode()
 def run_split(model: ECD, dataset: ArrayDataset, batch_size: int, device: torch.device, precision: str = "fp32",
-              with_targets: bool = True) -> SplitOutputs:
+              with_targets: bool = True, progress: str | None = None) -> SplitOutputs:
+    """Every batch of `dataset` through the model; `progress` names a progress bar for long passes."""
     model.eval()
     names = model.input_names + (list(model.output_features) if with_targets else [])
     collected = {name: _Collected() for name in model.output_features}
-    for batch in dataset.batches(batch_size, names=names, device=device):
+    batches = dataset.batches(batch_size, names=names, device=device)
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, total=dataset.num_batches(batch_size), desc=progress, unit="batch", leave=False)
+    for batch in batches:
         with autocast(precision, device):
             combined = model.combine(batch)
             for name, feature in model.output_features.items():

@@ -1,7 +1,11 @@
 """The trainer section of a config."""
 from __future__ import annotations
 
+from marshmallow import fields, post_load
+
 from framework.config import fields as f
+from framework.training.loggers import LOGGERS
+from framework.training.strategies.config import DeepSpeedSchema, resolve_deepspeed
 
 
 class TrainerSchema(f.Schema):
@@ -23,7 +27,23 @@ class TrainerSchema(f.Schema):
     steps_per_checkpoint = f.Int(0, min=0, doc="also checkpoint every N steps (0: at the end of each epoch only)")
     precision = f.Choice(["fp32", "bf16", "fp16"], "fp32", doc="autocast precision (fp16 needs a GPU)")
     device = f.Str("auto", doc="'auto' (cuda when present), 'cpu', 'cuda' or 'cuda:N'")
+    group_by_length = f.Bool(False, doc="batch rows of similar length together (text, sequence, timeseries, audio "
+                                        "and llm prompts): less padding per batch, a faster epoch")
     evaluate_training_set = f.Bool(False, doc="also compute full metrics on the training split each epoch")
     progress_bar = f.Bool(True, doc="show a tqdm progress bar")
     nonfinite_loss = f.Choice(["stop", "skip"], "stop",
                               doc="a NaN/inf training loss stops training with a hint, or skips its batch")
+    loggers = fields.List(f.Choice(list(LOGGERS), None), load_default=list,
+                          metadata={"doc": "experiment trackers that receive each epoch's statistics: "
+                                           f"{', '.join(LOGGERS)} (written under the run directory)"})
+    strategy = f.Choice(["local", "ddp", "deepspeed"], "local",
+                        doc="local: one process; ddp: torch DistributedDataParallel; deepspeed: ZeRO (launch "
+                            "several processes with torchrun, deepspeed or `framework train --num-gpus N`)")
+    deepspeed = fields.Nested(DeepSpeedSchema, load_default=None, allow_none=True,
+                              metadata={"doc": "strategy deepspeed: {zero_stage, offload_optimizer, offload_param, "
+                                               "nvme_path, fused_optimizer, config_file or config}"})
+
+    @post_load
+    def _strategy(self, trainer: dict, **_) -> dict:
+        trainer["deepspeed"] = resolve_deepspeed(trainer)  # needs the rest of the trainer: checked after it
+        return trainer

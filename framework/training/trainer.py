@@ -19,17 +19,28 @@ import torch
 from tqdm.auto import tqdm
 
 from framework import atomic
-from framework.data.dataset import ArrayDataset
+from framework.data.dataset import ArrayDataset, batch_count
 from framework.errors import FrameworkError
 from framework.models.ecd import ECD
 from framework.models.weights import load_weights, save_weights
 from framework.registry import metrics
-from framework.training.checkpoints import has_checkpoint, load_checkpoint, save_checkpoint
+from framework.training.checkpoints import has_checkpoint
 from framework.training.device import autocast, check_precision
+from framework.training.length_grouping import grouped_order, row_lengths
+from framework.training.loggers import log_epoch
 from framework.training.optimizers import build_optimizer
 from framework.training.schedule import learning_rate_at
+from framework.training.strategies import build_strategy
 
 PROGRESS_REFRESH_SECONDS = 0.5
+
+
+def planned_steps(settings: dict, rows: int) -> tuple[int, int, int]:
+    """(batches per epoch, optimizer steps per epoch, optimizer steps in all) over `rows` training rows read
+    by this process (its share of them under several processes); what AdaLoRA's schedule must match too."""
+    batches = max(1, batch_count(rows, settings["batch_size"], fold_single_row=True))
+    per_epoch = math.ceil(batches / settings["gradient_accumulation_steps"])
+    return batches, per_epoch, settings["train_steps"] or settings["epochs"] * per_epoch
 
 
 @dataclass
@@ -70,13 +81,17 @@ def out_of_memory_hint(settings: dict):
 
 
 class Trainer:
-    def __init__(self, model: ECD, config: dict, device: torch.device, run_dir: Path | None):
+    def __init__(self, model: ECD, config: dict, device: torch.device, run_dir: Path | None, callbacks=()):
         self.model = model
         self.settings = config["trainer"]
         self.seed = config["seed"]
         self.device = device
         self.run_dir = run_dir
+        # objects with on_epoch_end(epoch, statistics), called once the epoch is recorded; one may stop
+        # training by raising (hyperopt's pruning raises optuna.TrialPruned)
+        self.callbacks = tuple(callbacks)
         check_precision(self.settings["precision"], device)
+        self.strategy = build_strategy(self.settings, device)  # local, ddp or deepspeed: see strategies/
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -93,11 +108,10 @@ class Trainer:
         s = self.settings
         model = self.model.to(self.device)
         optimizer = build_optimizer(model, s["optimizer"], s["learning_rate"], s["weight_decay"])
-        scaler = torch.amp.GradScaler("cuda") if s["precision"] == "fp16" else None
+        strategy = self.strategy
+        forward, optimizer = strategy.prepare(model, optimizer)  # a DDP wrapper or DeepSpeed engine, or the model
         batch_size, accumulation = s["batch_size"], s["gradient_accumulation_steps"]
-        batches_per_epoch = train.num_batches(batch_size, fold_single_row=True)
-        steps_per_epoch = math.ceil(batches_per_epoch / accumulation)
-        total_steps = s["train_steps"] or s["epochs"] * steps_per_epoch
+        batches_per_epoch, steps_per_epoch, total_steps = planned_steps(s, strategy.rows_per_process(len(train)))
         epochs = math.ceil(total_steps / steps_per_epoch)
         watch_split = "validation" if len(validation) else "train"
         if watch_split == "train":
@@ -107,34 +121,41 @@ class Trainer:
 
         state = TrainerState()
         if resume and self.checkpoint_dir is not None and has_checkpoint(self.checkpoint_dir / "latest"):
-            state = TrainerState(**load_checkpoint(self.checkpoint_dir / "latest", model, optimizer, scaler))
+            state = TrainerState(**strategy.load_checkpoint(self.checkpoint_dir / "latest", model, optimizer))
         if state.finished:
+            strategy.finish(model)
             self._restore_best(watch_split)
             return state.statistics
 
         names = model.input_names + list(model.output_features)
+        lengths = row_lengths(train, names) if s["group_by_length"] else None
         after_step = getattr(model, "after_optimizer_step", None)  # a model's own per-step work (AdaLoRA)
-        progress = tqdm(total=total_steps, initial=state.step, disable=not s["progress_bar"], unit="step",
-                        dynamic_ncols=True, leave=True)
+        progress = tqdm(total=total_steps, initial=state.step, disable=not (s["progress_bar"] and strategy.is_main),
+                        unit="step", dynamic_ncols=True, leave=True)
         last_refresh = time.monotonic()
         stop = False
         for epoch in range(state.epoch, epochs):
             progress.set_description(f"epoch {epoch + 1}/{epochs}")
             model.train()
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(train))
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(len(train))
+            if lengths is not None:
+                order = grouped_order(order, lengths, batch_size * strategy.world_size, rng)
+            rows, order = strategy.epoch_rows(train, order)
             loss_sum = torch.tensor(state.loss_sum, device=self.device)
             output_sums = {name: torch.tensor(state.output_loss_sums.get(name, 0.0), device=self.device)
                            for name in model.output_features}
             batch_index = state.batch_in_epoch
-            for batch in train.batches(batch_size, order, start=state.batch_in_epoch, names=names, device=self.device,
-                                       fold_single_row=True):
-                with out_of_memory_hint(s), autocast(s["precision"], self.device):
-                    logits = model(batch)
+            for batch in rows.batches(batch_size, order, start=state.batch_in_epoch, names=names, device=self.device,
+                                      fold_single_row=True):
+                boundary = (batch_index + 1) % accumulation == 0 or batch_index + 1 == batches_per_epoch
+                with out_of_memory_hint(s), autocast(s["precision"], self.device), strategy.accumulating(boundary):
+                    logits = forward(batch)
                     loss, each = model.losses(logits, batch)
                 batch_index += 1
                 # on the CPU this check costs nothing; on a GPU it is a sync per step, paid only for `skip`
                 # (`stop` is checked on the progress timer and at the end of the epoch there)
-                if (self.device.type == "cpu" or s["nonfinite_loss"] == "skip") and not torch.isfinite(loss).item():
+                if (self.device.type == "cpu" or s["nonfinite_loss"] == "skip") and not strategy.all_finite(loss):
                     if s["nonfinite_loss"] == "stop":
                         progress.close()
                         raise nonfinite_error(loss.item(), epoch, state.step)
@@ -143,33 +164,25 @@ class Trainer:
                         warnings.warn(f"non-finite training loss in epoch {epoch + 1} (step {state.step}): the batch is "
                                       "skipped (trainer.nonfinite_loss: skip); the count is in training_statistics.json",
                                       stacklevel=2)
-                    optimizer.zero_grad(set_to_none=True)  # the group this batch belonged to is dropped whole
+                    strategy.zero_grad(optimizer)  # the group this batch belonged to is dropped whole
                     continue
                 scaled = loss / accumulation if accumulation > 1 else loss  # a division is one more autograd node
-                with out_of_memory_hint(s):
-                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                with out_of_memory_hint(s), strategy.accumulating(boundary):
+                    strategy.backward(scaled, boundary)
                 loss_sum += loss.detach()
                 for name, value in each.items():
                     output_sums[name] += value.detach()
-                if batch_index % accumulation and batch_index != batches_per_epoch:
+                if not boundary:
                     continue
                 # one optimizer step
                 rate = learning_rate_at(state.step, s["learning_rate"], s["learning_rate_scheduler"], total_steps,
                                         state.plateau_factor)
                 for group in optimizer.param_groups:
                     group["lr"] = rate * group.get("lr_scale", 1.0)
-                if s["max_grad_norm"] is not None:
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), s["max_grad_norm"])
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
+                strategy.step(model, optimizer)  # clipping to max_grad_norm and the fp16 scaler included
                 if after_step is not None:
                     after_step(state.step)
-                optimizer.zero_grad(set_to_none=True)
+                strategy.zero_grad(optimizer)
                 state.step += 1
                 progress.update(1)
                 if time.monotonic() - last_refresh > PROGRESS_REFRESH_SECONDS:  # a host sync, on a timer
@@ -184,14 +197,17 @@ class Trainer:
                 if s["steps_per_checkpoint"] and state.step % s["steps_per_checkpoint"] == 0 \
                         and batch_index < batches_per_epoch:
                     state.batch_in_epoch = batch_index
-                    state.loss_sum = loss_sum.item()
-                    state.output_loss_sums = {name: value.item() for name, value in output_sums.items()}
-                    self._save_latest(model, optimizer, scaler, state)
+                    # the sums of all processes (a collective: every process checkpoints at the same step)
+                    total, *outputs = strategy.all_sum([loss_sum, *output_sums.values()])
+                    state.loss_sum = total.item()
+                    state.output_loss_sums = {name: value.item() for name, value in zip(output_sums, outputs)}
+                    self._save_latest(model, optimizer, state)
 
             # end of epoch: statistics, evaluation, early stopping, checkpoints
-            trained = max(1, batch_index)
-            train_losses = {name: value.item() / trained for name, value in output_sums.items()}
-            train_losses["combined"] = loss_sum.item() / trained
+            trained = max(1, batch_index) * strategy.world_size
+            total, *outputs = strategy.all_sum([loss_sum, *output_sums.values()])
+            train_losses = {name: value.item() / trained for name, value in zip(output_sums, outputs)}
+            train_losses["combined"] = total.item() / trained
             if not math.isfinite(train_losses["combined"]):
                 progress.close()
                 raise nonfinite_error(train_losses["combined"], epoch, state.step)
@@ -217,12 +233,20 @@ class Trainer:
             state.statistics["skipped_batches"] = state.skipped_batches
             state.statistics["best"] = {"epoch": state.best_epoch, "split": watch_split, "field": field_name,
                                         "metric": metric, "value": state.best_value}
-            self._save_latest(model, optimizer, scaler, state)
-            if self.run_dir is not None:
+            self._save_latest(model, optimizer, state)
+            if self.run_dir is not None and strategy.is_main:
                 atomic.write_json(self.run_dir / "training_statistics.json", state.statistics)
+                log_epoch(self.run_dir, s, state.statistics, final=state.finished)  # trainer.loggers
+            for callback in self.callbacks:
+                try:
+                    callback.on_epoch_end(epoch + 1, state.statistics)
+                except BaseException:
+                    progress.close()
+                    raise
             if stop:
                 break
         progress.close()
+        strategy.finish(model)  # a plain module with the whole trained weights on every process
         self._restore_best(watch_split)
         return state.statistics
 
@@ -255,17 +279,20 @@ class Trainer:
                 for metric, value in values.items():
                     statistics.setdefault(split, {}).setdefault(output, {}).setdefault(metric, []).append(value)
 
-    def _save_latest(self, model, optimizer, scaler, state: TrainerState) -> None:
+    def _save_latest(self, model, optimizer, state: TrainerState) -> None:
         if self.checkpoint_dir is not None:
-            save_checkpoint(self.checkpoint_dir / "latest", model, optimizer, scaler, asdict(state))
+            self.strategy.save_checkpoint(self.checkpoint_dir / "latest", model, optimizer, asdict(state))
 
     def _save_best(self, model: ECD) -> None:
-        if self.checkpoint_dir is None:
-            state = model.saved_state() if hasattr(model, "saved_state") else model.state_dict()
-            self._best_in_memory = {k: v.detach().clone() for k, v in state.items()}
-            return
-        with atomic.atomic_dir(self.checkpoint_dir / "best") as tmp:
-            save_weights(model, tmp / "model.safetensors")
+        with self.strategy.full_weights(model):  # whole, fp32 weights (gathered under ZeRO-3)
+            if self.checkpoint_dir is None:
+                state = model.saved_state() if hasattr(model, "saved_state") else model.state_dict()
+                self._best_in_memory = {k: v.detach().clone() for k, v in state.items()}
+                return
+            if self.strategy.is_main:
+                with atomic.atomic_dir(self.checkpoint_dir / "best") as tmp:
+                    save_weights(model, tmp / "model.safetensors")
+        self.strategy.barrier()  # the others read it back at the end
 
     def _restore_best(self, watch_split: str) -> None:
         """Training ends on the weights of the best evaluation, not the last one."""

@@ -6,6 +6,7 @@ import pytest
 
 from framework.config.resolve import resolve_config
 from framework.errors import ConfigError
+from config_problems import problems_of
 
 
 def base(**extra) -> dict:
@@ -15,13 +16,6 @@ def base(**extra) -> dict:
     }
     config.update(extra)
     return config
-
-
-def problems_of(raw) -> dict[str, str]:
-    """{key path: message} of the ConfigError that resolving `raw` raises."""
-    with pytest.raises(ConfigError) as caught:
-        resolve_config(raw)
-    return {problem.path: problem.message for problem in caught.value.problems}
 
 
 def test_every_problem_is_reported_at_once_with_its_key_path():

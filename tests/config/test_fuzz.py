@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from framework.config.resolve import resolve_config
 from framework.errors import ConfigError
 from framework.registry import combiners, decoders, encoders, feature_types, losses, metrics, optimizers
+from mutation import mutate
 
 VALID = {
     "input_features": [{"name": "x", "type": "number"}, {"name": "c", "type": "category"}],
@@ -52,22 +53,7 @@ paths = st.lists(st.sampled_from(KEYS) | st.integers(0, 2), min_size=1, max_size
 def test_mutations_of_a_valid_config_never_crash_the_validator(mutations):
     config = copy.deepcopy(VALID)
     for path, value in mutations:
-        node = config
-        for key in path[:-1]:
-            child = node.get(key) if isinstance(node, dict) else (
-                node[key] if isinstance(node, list) and isinstance(key, int) and key < len(node) else None)
-            if not isinstance(child, (dict, list)):
-                child = {}
-                if isinstance(node, dict):
-                    node[key] = child
-                else:
-                    break
-            node = child
-        last = path[-1]
-        if isinstance(node, dict):
-            node[last] = value
-        elif isinstance(node, list) and isinstance(last, int) and last < len(node):
-            node[last] = value
+        mutate(config, path, value)
     resolves_or_config_error(config)
 
 

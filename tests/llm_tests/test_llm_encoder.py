@@ -11,8 +11,8 @@ import torch
 
 from framework import Model
 from framework.config import load_config
-from framework.data import embedding_cache
 from framework.errors import ConfigError
+from embedding_counts import count_embedded_rows
 from tiny_llm import build_tiny_bert, build_tiny_llm
 
 
@@ -115,19 +115,30 @@ def test_frozen_and_cached_predicts_as_the_uncached_model(bert, cache_dir):
     assert (results[True]["label_predictions"] == frame.head(50)["label"]).mean() >= 0.9
 
 
+def test_the_preprocessing_cache_tells_encoder_settings_apart(bert, cache_dir, tmp_path):
+    """The preprocessed arrays of a frozen encoder's column are its embeddings, so a config that pools
+    differently, or trains the encoder, must not be served another config's arrays."""
+    from framework.config import load_config
+    from framework.data.pipeline import prepare_training
+
+    frame = reviews(40)
+
+    def prepared(**encoder):
+        settings = config(bert, **encoder)
+        settings["preprocessing"] = {"cache": True}
+        return prepare_training(load_config(settings), frame, cache_dir=tmp_path / "data-cache")
+
+    mean = prepared(pooling="mean")
+    assert prepared(pooling="mean").cache_hit
+    first = prepared(pooling="first")
+    assert not first.cache_hit
+    assert not np.allclose(first.splits["train"].columns["review"], mean.splits["train"].columns["review"])
+    trainable = prepared(pooling="mean", trainable=True)
+    assert not trainable.cache_hit and not trainable.metadata["review"].get("embeddings_cached")
+
+
 def test_the_cache_is_reused_by_another_head_and_computes_only_new_rows(bert, cache_dir, monkeypatch):
-    computed = []
-    original = embedding_cache.encoder_computation
-
-    def counting(*args, **kwargs):
-        compute = original(*args, **kwargs)
-
-        def wrapped(rows):
-            computed.append(len(rows))
-            return compute(rows)
-        return wrapped
-
-    monkeypatch.setattr(embedding_cache, "encoder_computation", counting)
+    computed = count_embedded_rows(monkeypatch)
     frame = reviews(120)
     Model(config(bert, epochs=1)).train(frame, output_dir=None)
     assert sum(computed) == frame["review"].nunique()
@@ -221,3 +232,31 @@ def test_cls_pooling_on_a_decoder_warns_and_uses_the_first_token(llama, cache_di
         model = Model(config(llama, epochs=1, pooling="cls", cache=False))
         model.train(reviews(40), output_dir=None)
     assert model.module.input_features["review"].encoder.pooling == "first"
+
+
+def test_a_decoder_loads_without_the_head_drop_report_but_missing_weights_are_reported(llama, cache_dir, tmp_path):
+    """A causal LM's lm_head is always left out of its base model, so that report is noise; a checkpoint that
+    lacks weights of the base itself runs partly random, and transformers' report of it still shows."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            reports.append(record.getMessage())
+
+    reports, handler, logger = [], Collect(), logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    try:
+        Model(config(llama, epochs=1, cache=False)).train(reviews(20), output_dir=None)
+        assert not [r for r in reports if "LOAD REPORT" in r]
+        damaged = tmp_path / "damaged"
+        shutil.copytree(llama, damaged)
+        weights = load_file(damaged / "model.safetensors")
+        save_file({k: v for k, v in weights.items() if k != "model.norm.weight"}, damaged / "model.safetensors",
+                  metadata={"format": "pt"})
+        Model(config(damaged, epochs=1, cache=False)).train(reviews(20), output_dir=None)
+    finally:
+        logger.removeHandler(handler)
+    [report] = [r for r in reports if "LOAD REPORT" in r]
+    assert "MISSING" in report and "norm.weight" in report

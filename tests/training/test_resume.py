@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 import torch
 
-import framework.training.trainer as trainer_module
+from framework.training import checkpoints
 from framework import Model
 
 
@@ -22,7 +22,7 @@ def config(make_config, **trainer):
 
 def interrupt_after_checkpoints(count: int):
     """Patches the trainer's checkpoint writer to raise once `count` checkpoints are complete."""
-    real = trainer_module.save_checkpoint
+    real = checkpoints.save_checkpoint
     written = []
 
     def save_then_maybe_stop(*args, **kwargs):
@@ -31,7 +31,7 @@ def interrupt_after_checkpoints(count: int):
         if len(written) == count:
             raise Interrupted
 
-    return mock.patch.object(trainer_module, "save_checkpoint", save_then_maybe_stop)
+    return mock.patch.object(checkpoints, "save_checkpoint", save_then_maybe_stop)
 
 
 def assert_same_run(a: Model, a_result, b: Model, b_result):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -82,8 +83,6 @@ def leave_at_exit() -> None:
 def leave() -> None:
     """Destroys the group; through DeepSpeed when it is in use, which also drops the subgroups it keeps (a
     training that joins again would otherwise meet groups torch no longer knows)."""
-    import sys
-
     deepspeed_comm = sys.modules.get("deepspeed.comm.comm")
     if deepspeed_comm is not None and deepspeed_comm.is_initialized():
         deepspeed_comm.destroy_process_group()
